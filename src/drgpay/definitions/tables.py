@@ -1,0 +1,206 @@
+"""Table schemas of each scheme and the checks a definition must pass at load.
+
+Each check reports the first problem with file, line (header = line 1) and column, so a person can open the file
+and fix it. Cross-reference checks run on the merged tables (after a variant's overrides).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import attrs
+import numpy as np
+import pandas as pd
+
+from drgpay.definitions.errors import DefinitionError
+
+__all__ = ["CROSS_CHECKS", "TABLE_SPECS", "TableSpec", "check_table"]
+
+DX_CODE = re.compile(r"^[A-Z]\d{2}[0-9A-Za-z.+*]*$")
+PROC_CODE = re.compile(r"^\d{2}\.?[0-9A-Za-z.]*$")
+CODE_PATTERNS = {"dx": DX_CODE, "proc": PROC_CODE}
+CLAUSE_ROLES = (
+    "principal_dx",
+    "any_dx",
+    "principal_proc",
+    "any_proc",
+    "or_procedure",
+    "no_or_procedure",
+    "birth_weight",
+    "age_days",
+    "ventilation_hours",
+)
+LIST_ROLES = {"principal_dx": "dx", "any_dx": "dx", "principal_proc": "proc", "any_proc": "proc"}
+
+
+@attrs.frozen
+class TableSpec:
+    """Columns, key and value rules of one table."""
+
+    columns: tuple[str, ...]
+    key: tuple[str, ...] = ()
+    codes: dict[str, str] = attrs.field(factory=dict)  # column → "dx" | "proc"
+    choices: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
+    integers: tuple[str, ...] = ()
+    numbers: tuple[str, ...] = ()
+    not_empty: tuple[str, ...] = ()
+    additive: bool = False
+
+
+TABLE_SPECS: dict[str, dict[str, TableSpec]] = {
+    "chs-drg": {
+        "mdc.csv": TableSpec(
+            ("mdc", "name", "sex"), key=("mdc",), choices={"sex": ("", "M", "F")}, not_empty=("mdc",)
+        ),
+        "mdc_dx.csv": TableSpec(("mdc", "dx", "region"), key=("mdc", "dx", "region"), codes={"dx": "dx"}),
+        "adrg.csv": TableSpec(
+            ("adrg", "mdc", "name", "kind"),
+            key=("adrg",),
+            choices={"kind": ("surgical", "operative", "medical")},
+            not_empty=("adrg", "mdc"),
+        ),
+        "adrg_clause.csv": TableSpec(
+            ("adrg", "alt", "role", "section", "low", "high"),
+            choices={"role": CLAUSE_ROLES},
+            integers=("alt",),
+            numbers=("low", "high"),
+            not_empty=("adrg", "alt", "role"),
+        ),
+        "adrg_code.csv": TableSpec(("adrg", "section", "code"), key=("adrg", "section", "code"), not_empty=("code",)),
+        "drg.csv": TableSpec(
+            ("drg", "adrg", "name", "split"), key=("drg",), choices={"split": ("1", "3", "5", "9")}, not_empty=("drg",)
+        ),
+        "ambiguous.csv": TableSpec(("mdc", "drg", "name"), key=("mdc",), not_empty=("drg",)),
+        "cc.csv": TableSpec(
+            ("dx", "level", "exclusion_table"),
+            key=("dx",),
+            codes={"dx": "dx"},
+            choices={"level": ("cc", "mcc")},
+            additive=True,
+        ),
+        "cc_exclusion.csv": TableSpec(
+            ("exclusion_table", "principal_dx"),
+            key=("exclusion_table", "principal_dx"),
+            codes={"principal_dx": "dx"},
+            not_empty=("exclusion_table",),
+            additive=True,
+        ),
+        "dx_codes.csv": TableSpec(("dx", "name"), key=("dx",), codes={"dx": "dx"}, additive=True),
+        "proc_codes.csv": TableSpec(
+            ("proc", "name", "operating_room"),
+            key=("proc",),
+            codes={"proc": "proc"},
+            choices={"operating_room": ("0", "1")},
+            additive=True,
+        ),
+        "grey_dx.csv": TableSpec(("dx",), key=("dx",), codes={"dx": "dx"}, additive=True),
+    },
+}
+
+
+def _fail(path: Path, frame: pd.DataFrame, mask: np.ndarray, column: str, what: str) -> None:
+    """Raise for the first row in ``mask`` (and say how many there are)."""
+    rows = np.flatnonzero(mask)
+    if len(rows) == 0:
+        return
+    first = int(rows[0])
+    value = frame.iloc[first][column] if column in frame.columns else ""
+    more = f" ({len(rows) - 1} more rows like it)" if len(rows) > 1 else ""
+    raise DefinitionError(f"{what}: {value!r}{more}", file=path, line=first + 2, column=column)
+
+
+def check_table(path: Path, frame: pd.DataFrame, spec: TableSpec) -> None:
+    """Columns, codes, choices, numbers and key uniqueness of one table, as read (all values strings)."""
+    if tuple(frame.columns) != spec.columns:
+        raise DefinitionError(
+            f"header must be {','.join(spec.columns)}, found {','.join(map(str, frame.columns))}", file=path, line=1
+        )
+    for column in spec.not_empty:
+        _fail(path, frame, (frame[column] == "").to_numpy(), column, "empty value")
+    for column, kind in spec.codes.items():
+        values = frame[column]
+        bad = ~values.str.match(CODE_PATTERNS[kind].pattern) & (values != "")
+        _fail(path, frame, bad.to_numpy(dtype=bool), column, f"not a normalised {kind} code")
+    for column, allowed in spec.choices.items():
+        _fail(path, frame, (~frame[column].isin(allowed)).to_numpy(), column, f"must be one of {list(allowed)}")
+    for column in spec.integers:
+        _fail(path, frame, (~frame[column].str.fullmatch(r"\d+")).to_numpy(dtype=bool), column, "not a whole number")
+    for column in spec.numbers:
+        values = frame[column]
+        bad = (values != "") & pd.to_numeric(values.where(values != "", "0"), errors="coerce").isna()
+        _fail(path, frame, bad.to_numpy(dtype=bool), column, "not a number")
+    if spec.key:
+        dup = frame.duplicated(list(spec.key), keep="first").to_numpy()
+        _fail(path, frame, dup, spec.key[-1], f"duplicate key ({', '.join(spec.key)})")
+
+
+def _ref(
+    tables: dict[str, pd.DataFrame],
+    paths: dict[str, Path],
+    table: str,
+    column: str,
+    target: str,
+    target_column: str,
+    *,
+    allow_empty: bool = False,
+) -> None:
+    frame = tables[table]
+    known = set(tables[target][target_column])
+    bad = ~frame[column].isin(known)
+    if allow_empty:
+        bad &= frame[column] != ""
+    _fail(paths[table], frame, bad.to_numpy(dtype=bool), column, f"not defined in {target}")
+
+
+def chs_drg_cross_checks(tables: dict[str, pd.DataFrame], paths: dict[str, Path], complete: bool) -> None:
+    """References between CHS-DRG tables, and the rule tables' completeness."""
+    _ref(tables, paths, "mdc_dx.csv", "mdc", "mdc.csv", "mdc")
+    _ref(tables, paths, "adrg.csv", "mdc", "mdc.csv", "mdc")
+    _ref(tables, paths, "drg.csv", "adrg", "adrg.csv", "adrg")
+    _ref(tables, paths, "ambiguous.csv", "mdc", "mdc.csv", "mdc")
+    _ref(tables, paths, "adrg_clause.csv", "adrg", "adrg.csv", "adrg")
+    _ref(tables, paths, "adrg_code.csv", "adrg", "adrg.csv", "adrg")
+    clauses, codes = tables["adrg_clause.csv"], tables["adrg_code.csv"]
+    # list roles need a section that exists for that ADRG; the others need none
+    needs_list = clauses["role"].isin(list(LIST_ROLES)).to_numpy()
+    sections = set(zip(codes["adrg"], codes["section"], strict=True))
+    missing = np.array([(a, s) not in sections for a, s in zip(clauses["adrg"], clauses["section"], strict=True)])
+    _fail(paths["adrg_clause.csv"], clauses, needs_list & missing, "section", "section has no codes in adrg_code.csv")
+    # codes of a section must fit the role's code kind
+    role_of = {
+        (a, s): LIST_ROLES[r]
+        for a, s, r in zip(clauses["adrg"], clauses["section"], clauses["role"], strict=True)
+        if r in LIST_ROLES
+    }
+    kinds = np.array([role_of.get((a, s), "") for a, s in zip(codes["adrg"], codes["section"], strict=True)])
+    unused = kinds == ""
+    _fail(paths["adrg_code.csv"], codes, unused, "section", "section is not used by any clause")
+    for kind, pattern in CODE_PATTERNS.items():
+        bad = (kinds == kind) & ~codes["code"].str.match(pattern.pattern).to_numpy(dtype=bool)
+        _fail(paths["adrg_code.csv"], codes, bad, "code", f"not a normalised {kind} code")
+    if complete:
+        entered = set(clauses["adrg"])
+        adrgs = tables["adrg.csv"]
+        _fail(
+            paths["adrg.csv"],
+            adrgs,
+            (~adrgs["adrg"].isin(entered)).to_numpy(),
+            "adrg",
+            "ADRG has no entry rule in adrg_clause.csv",
+        )
+        drgs = set(tables["drg.csv"]["adrg"])
+        _fail(paths["adrg.csv"], adrgs, (~adrgs["adrg"].isin(drgs)).to_numpy(), "adrg", "ADRG has no DRG in drg.csv")
+    cc, cce = tables["cc.csv"], tables["cc_exclusion.csv"]
+    _fail(
+        paths["cc.csv"],
+        cc,
+        (~cc["exclusion_table"].isin(set(cce["exclusion_table"])) & (cc["exclusion_table"] != "")).to_numpy(),
+        "exclusion_table",
+        "exclusion table not defined in cc_exclusion.csv",
+    )
+
+
+CrossCheck = Callable[[dict[str, pd.DataFrame], dict[str, Path], bool], None]
+CROSS_CHECKS: dict[str, list[CrossCheck]] = {"chs-drg": [chs_drg_cross_checks]}

@@ -1,0 +1,425 @@
+"""The canonical discharge record: column names, aliases, per-row validation, vectorised preparation.
+
+Exports arrive with many headers (the 医保结算清单 in Chinese, hospital systems in English or pinyin). They are
+mapped once to the canonical names of DESIGN.md §3; then every column the groupers read is parsed into numpy /
+pyarrow arrays, and every row that cannot be read gets an explicit ``invalid_<column>`` reason. Nothing is dropped
+and the input frame is never modified.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from drgpay.codes import LIST_SEPARATORS, normalize_codes_array, split_code_list
+
+__all__ = [
+    "ALIASES",
+    "CANONICAL_COLUMNS",
+    "CodeLists",
+    "PreparedRecords",
+    "SchemaError",
+    "prepare_records",
+    "resolve_columns",
+]
+
+#: Canonical columns and what they hold (DESIGN.md §3).
+CANONICAL_COLUMNS: dict[str, str] = {
+    "case_id": "any identifier, kept as is",
+    "sex": "1 male, 2 female (GB/T 2261.1); M/F and 男/女 accepted; 0/9 unknown",
+    "age": "age in whole years",
+    "age_days": "age in days for patients under one year (不足1周岁年龄)",
+    "birth_weight": "newborn birth weight in grams (新生儿出生体重)",
+    "los": "length of stay in days (实际住院天数)",
+    "discharge_type": "离院方式: 1 医嘱离院, 2 医嘱转院, 3 转社区, 4 非医嘱离院, 5 死亡, 9 其他",
+    "principal_dx": "principal diagnosis, ICD-10 医保版",
+    "secondary_dx": "other diagnoses: '|'-joined, list-like, or wide columns secondary_dx_1..n",
+    "principal_procedure": "principal procedure, when the export keeps it apart from the others",
+    "procedures": "procedures, the first is the principal one (ICD-9-CM-3 医保版); same forms as secondary_dx",
+    "ventilation_hours": "invasive ventilation hours",
+    "total_cost": "总费用, yuan",
+    "fund_paid": "统筹基金支付, yuan",
+    "self_paid": "个人负担 (自付+自费), yuan",
+    "hospital_id": "定点医疗机构编码",
+    "hospital_level": "医院等级",
+    "insurance_type": "险种类型",
+    "discharge_date": "出院日期",
+}
+
+#: Built-in aliases: header (case- and space-insensitive) → canonical name. Chinese headers of the 医保结算清单 and
+#: 病案首页 included. Users add their own with ``columns=``.
+ALIASES: dict[str, str] = {
+    **{k: k for k in CANONICAL_COLUMNS},
+    "病案号": "case_id",
+    "住院号": "case_id",
+    "病案编号": "case_id",
+    "住院流水号": "case_id",
+    "结算清单流水号": "case_id",
+    "清单流水号": "case_id",
+    "性别": "sex",
+    "gender": "sex",
+    "年龄": "age",
+    "年龄(岁)": "age",
+    "年龄（岁）": "age",
+    "年龄不足1周岁的年龄(天)": "age_days",
+    "年龄不足1周岁的年龄（天）": "age_days",
+    "(年龄不足1周岁)年龄(天)": "age_days",
+    "（年龄不足1周岁）年龄（天）": "age_days",
+    "不足1周岁年龄": "age_days",
+    "不足1周岁年龄(天)": "age_days",
+    "年龄(天)": "age_days",
+    "新生儿年龄(天)": "age_days",
+    "新生儿出生体重": "birth_weight",
+    "新生儿出生体重(克)": "birth_weight",
+    "新生儿出生体重（克）": "birth_weight",
+    "出生体重": "birth_weight",
+    "实际住院天数": "los",
+    "住院天数": "los",
+    "length_of_stay": "los",
+    "离院方式": "discharge_type",
+    "主要诊断编码": "principal_dx",
+    "主要诊断代码": "principal_dx",
+    "主诊断编码": "principal_dx",
+    "出院主要诊断编码": "principal_dx",
+    "主要诊断": "principal_dx",
+    "其他诊断编码": "secondary_dx",
+    "次要诊断编码": "secondary_dx",
+    "其他诊断": "secondary_dx",
+    "主要手术及操作编码": "principal_procedure",
+    "主要手术操作编码": "principal_procedure",
+    "主手术编码": "principal_procedure",
+    "手术及操作编码": "procedures",
+    "手术操作编码": "procedures",
+    "其他手术及操作编码": "procedures",
+    "呼吸机使用时间(小时)": "ventilation_hours",
+    "呼吸机使用时间（小时）": "ventilation_hours",
+    "有创呼吸机使用时间": "ventilation_hours",
+    "有创呼吸机使用时间(小时)": "ventilation_hours",
+    "总费用": "total_cost",
+    "住院总费用": "total_cost",
+    "医疗总费用": "total_cost",
+    "统筹基金支付": "fund_paid",
+    "基金支付": "fund_paid",
+    "个人负担": "self_paid",
+    "个人自付": "self_paid",
+    "医疗机构编码": "hospital_id",
+    "定点医药机构编号": "hospital_id",
+    "定点医疗机构编码": "hospital_id",
+    "机构编码": "hospital_id",
+    "医院等级": "hospital_level",
+    "医疗机构等级": "hospital_level",
+    "险种类型": "insurance_type",
+    "险种": "insurance_type",
+    "医保类型": "insurance_type",
+    "出院日期": "discharge_date",
+    "出院时间": "discharge_date",
+}
+
+_WIDE = re.compile(r"^(secondary_dx|procedures?|其他诊断编码|手术及操作编码)_?(\d+)$")
+_WIDE_TARGET = {
+    "secondary_dx": "secondary_dx",
+    "procedure": "procedures",
+    "procedures": "procedures",
+    "其他诊断编码": "secondary_dx",
+    "手术及操作编码": "procedures",
+}
+_LIST_SPLIT = "[" + re.escape(LIST_SEPARATORS) + "]"
+
+# Plausibility bounds: values outside them make a row ``invalid`` (they are typing errors, not patients).
+_BOUNDS: dict[str, tuple[float, float]] = {
+    "age": (0, 150),
+    "age_days": (0, 365),
+    "birth_weight": (100, 10000),
+    "los": (0, 3650),
+    "ventilation_hours": (0, 24 * 3650),
+}
+
+
+class SchemaError(ValueError):
+    """The input cannot be read as discharge records; the message names the columns and rows."""
+
+
+def _key(header: object) -> str:
+    return re.sub(r"\s+", "", str(header)).lower()
+
+
+_ALIAS_KEYS = {_key(k): v for k, v in ALIASES.items()}
+
+
+def resolve_columns(
+    frame_columns: pd.Index | list[Any], columns: Mapping[str, str] | None = None
+) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """Map the frame's headers to canonical names.
+
+    ``columns`` maps *input header → canonical name*, like :meth:`pandas.DataFrame.rename`, and wins over the
+    built-in aliases. Returns ``(canonical → header, list column → [wide headers in order])``.
+    """
+    user = dict(columns or {})
+    unknown = sorted({v for v in user.values() if v not in CANONICAL_COLUMNS})
+    if unknown:
+        raise SchemaError(f"columns= maps to unknown canonical names {unknown}; known: {sorted(CANONICAL_COLUMNS)}")
+    missing_sources = [k for k in user if k not in list(frame_columns)]
+    if missing_sources:
+        raise SchemaError(f"columns= names headers that are not in the input: {missing_sources}")
+    mapping: dict[str, Any] = {}
+    wide: dict[str, list[tuple[int, Any]]] = {}
+    for header in frame_columns:
+        target = user.get(header)
+        if target is None:
+            target = _ALIAS_KEYS.get(_key(header))
+        if target is None:
+            m = _WIDE.match(str(header).strip())
+            if m:
+                wide.setdefault(_WIDE_TARGET[m.group(1)], []).append((int(m.group(2)), header))
+            continue
+        if target in mapping and mapping[target] != header:
+            raise SchemaError(
+                f"two input columns map to {target!r}: {mapping[target]!r} and {header!r}; "
+                "choose one with columns={...}"
+            )
+        mapping[target] = header
+    wide_sorted = {k: [h for _, h in sorted(v, key=lambda t: t[0])] for k, v in wide.items()}
+    for name in wide_sorted:
+        if name in mapping:
+            raise SchemaError(f"{name!r} is given both as one column ({mapping[name]!r}) and as wide columns")
+    return mapping, wide_sorted
+
+
+@attrs.frozen
+class CodeLists:
+    """A list of codes per row in CSR form: row ``i`` holds ``values[offsets[i]:offsets[i+1]]``."""
+
+    offsets: np.ndarray  # int64, length n + 1
+    values: pa.Array  # large_string, normalised, no empty strings
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def row_index(self) -> np.ndarray:
+        """The row of each value (int64)."""
+        return np.repeat(np.arange(len(self.offsets) - 1, dtype=np.int64), self.lengths)
+
+    def row(self, i: int) -> list[str]:
+        return [str(v) for v in self.values[int(self.offsets[i]) : int(self.offsets[i + 1])].to_pylist()]
+
+
+@attrs.frozen
+class PreparedRecords:
+    """Canonical, parsed arrays for ``n`` records, plus a per-row ``invalid`` reason ("" when valid)."""
+
+    n: int
+    sex: np.ndarray  # int8: 1 male, 2 female, 0 unknown
+    age: np.ndarray  # float64, NaN unknown
+    age_days: np.ndarray
+    birth_weight: np.ndarray
+    los: np.ndarray
+    discharge_type: np.ndarray  # float64 code, NaN unknown
+    ventilation_hours: np.ndarray
+    principal_dx: pa.Array  # large_string normalised, "" missing
+    secondary_dx: CodeLists
+    procedures: CodeLists
+    invalid: np.ndarray  # object array of reason codes, "" when the row is readable
+    invalid_columns: dict[str, np.ndarray]  # canonical column → bool mask of unreadable values
+
+
+_SEX_MAP = {
+    "1": 1,
+    "2": 2,
+    "0": 0,
+    "9": 0,
+    "M": 1,
+    "F": 2,
+    "MALE": 1,
+    "FEMALE": 2,
+    "男": 1,
+    "女": 2,
+    "未知": 0,
+    "未说明": 0,
+    "U": 0,
+    "": 0,
+}
+
+
+def _parse_sex(values: pd.Series | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+    if values is None:
+        return np.zeros(n, np.int8), np.zeros(n, bool)
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        num = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        out = np.zeros(n, np.int8)
+        out[num == 1] = 1
+        out[num == 2] = 2
+        bad = ~(np.isnan(num) | np.isin(num, [0, 1, 2, 9]))
+        return out, bad
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    mapped = np.array(
+        [_SEX_MAP.get(re.sub(r"\.0$", "", str(u).strip().upper()), -1) for u in uniques] + [0], dtype=np.int8
+    )
+    sex = mapped[codes]
+    bad = sex < 0
+    sex[bad] = 0
+    return sex, bad
+
+
+def _parse_number(values: pd.Series | None, n: int, name: str) -> tuple[np.ndarray, np.ndarray]:
+    if values is None:
+        return np.full(n, np.nan), np.zeros(n, bool)
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return np.full(n, np.nan), np.ones(n, bool)
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        num = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = np.zeros(n, bool)
+    else:
+        text = values.astype("string").str.strip()
+        coerced = pd.to_numeric(text.replace("", pd.NA), errors="coerce")
+        num = coerced.to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = (np.isnan(num) & text.notna().to_numpy() & (text != "").fillna(False).to_numpy()).astype(bool)
+    lo, hi = _BOUNDS.get(name, (-np.inf, np.inf))
+    with np.errstate(invalid="ignore"):
+        bad |= ~np.isnan(num) & ((num < lo) | (num > hi) | ~np.isfinite(num))
+    num = np.where(bad, np.nan, num)
+    return num, bad
+
+
+def _to_arrow_strings(values: pd.Series) -> pa.Array:
+    """A pandas column of codes as a pyarrow large_string array (numbers and other scalars as text)."""
+    try:
+        arr = pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        arr = pa.array([None if v is None or v is pd.NA else str(v) for v in values.astype(object)])
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.cast(arr.type.value_type)
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        if pa.types.is_null(arr.type):
+            return pa.array([None] * len(values), type=pa.large_string())
+        arr = pa.array([None if v is None else str(v) for v in arr.to_pylist()], type=pa.large_string())
+    return arr.cast(pa.large_string())
+
+
+def _lists_from_strings(arr: pa.Array) -> CodeLists:
+    n = len(arr)
+    arr = pc.replace_substring_regex(pc.fill_null(arr, ""), _LIST_SPLIT, "|")
+    lists = pc.split_pattern(arr, "|")
+    parents = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False).astype(np.int64)
+    values = normalize_codes_array(pc.list_flatten(lists))
+    keep = pc.not_equal(values, "").to_numpy(zero_copy_only=False)
+    counts = np.bincount(parents[keep], minlength=n) if n else np.zeros(0, np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    kept = values.filter(pa.array(keep)) if len(values) else values
+    return CodeLists(offsets, _as_array(kept))
+
+
+def _as_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks() if values.num_chunks else pa.array([], type=pa.large_string())
+    return values
+
+
+def _lists_from_objects(values: pd.Series) -> CodeLists:
+    """Cells that hold list-likes (or mixed with strings/NaN); the exact scalar path, used for these rare inputs."""
+    rows = [split_code_list(v) for v in values.astype(object)]
+    offsets = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
+    flat = [c for r in rows for c in r]
+    return CodeLists(offsets, pa.array(flat, type=pa.large_string()))
+
+
+def _code_lists(frame: pd.DataFrame, header: Any | None, wide: list[Any]) -> CodeLists:
+    n = len(frame)
+    if header is None and not wide:
+        return CodeLists(np.zeros(n + 1, np.int64), pa.array([], type=pa.large_string()))
+    if header is not None:
+        col = frame[header]
+        if col.dtype == object and col.map(lambda v: isinstance(v, list | tuple | np.ndarray | set)).any():
+            return _lists_from_objects(col)
+        return _lists_from_strings(_to_arrow_strings(col))
+    # wide columns: join in order, then split once
+    parts = [pc.fill_null(_to_arrow_strings(frame[h]), "") for h in wide]
+    joined = pc.binary_join_element_wise(*parts, pa.scalar("|", pa.large_string())) if len(parts) > 1 else parts[0]
+    return _lists_from_strings(joined)
+
+
+def _prepend(first: pa.Array, lists: CodeLists) -> CodeLists:
+    """Put a separately given principal procedure in front of the procedure list (skipped where empty)."""
+    first = normalize_codes_array(first)
+    has = pc.not_equal(first, "").to_numpy(zero_copy_only=False)
+    lengths = lists.lengths + has
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    take = np.empty(int(offsets[-1]), np.int64)
+    pos_first = offsets[:-1][has]
+    mask = np.ones(len(take), bool)
+    mask[pos_first] = False
+    combined = pa.concat_arrays([_as_array(lists.values), _as_array(first.filter(pa.array(has)))])
+    m = len(lists.values)
+    take[mask] = np.arange(m)
+    take[pos_first] = m + np.arange(int(has.sum()))
+    return CodeLists(offsets, combined.take(pa.array(take)))
+
+
+def prepare_records(
+    frame: pd.DataFrame, columns: Mapping[str, str] | None = None, *, required: tuple[str, ...] = ("principal_dx",)
+) -> PreparedRecords:
+    """Parse ``frame`` into :class:`PreparedRecords`; raise :class:`SchemaError` if required columns are absent."""
+    if not isinstance(frame, pd.DataFrame):
+        raise SchemaError(f"expected a pandas DataFrame, got {type(frame).__name__}")
+    mapping, wide = resolve_columns(frame.columns, columns)
+    absent = [c for c in required if c not in mapping and c not in wide]
+    if absent:
+        raise SchemaError(
+            f"required column(s) {absent} not found; the input has {list(frame.columns)[:30]}. "
+            "Rename them or pass columns={'<your header>': '<canonical name>'}."
+        )
+    n = len(frame)
+
+    def col(name: str) -> pd.Series | None:
+        return frame[mapping[name]] if name in mapping else None
+
+    invalid_cols: dict[str, np.ndarray] = {}
+    sex, bad = _parse_sex(col("sex"), n)
+    invalid_cols["sex"] = bad
+    nums: dict[str, np.ndarray] = {}
+    for name in ("age", "age_days", "birth_weight", "los", "discharge_type", "ventilation_hours"):
+        nums[name], invalid_cols[name] = _parse_number(col(name), n, name)
+
+    pdx_col = col("principal_dx")
+    pdx = (
+        normalize_codes_array(_to_arrow_strings(pdx_col))
+        if pdx_col is not None
+        else pa.array([""] * n, type=pa.large_string())
+    )
+    pdx = _as_array(pdx)
+    secondary = _code_lists(frame, mapping.get("secondary_dx"), wide.get("secondary_dx", []))
+    procedures = _code_lists(frame, mapping.get("procedures"), wide.get("procedures", []))
+    if "principal_procedure" in mapping:
+        procedures = _prepend(_to_arrow_strings(frame[mapping["principal_procedure"]]), procedures)
+
+    invalid = np.full(n, "", dtype=object)
+    for name in ("ventilation_hours", "discharge_type", "los", "birth_weight", "age_days", "age", "sex"):
+        invalid[invalid_cols[name]] = f"invalid_{name}"
+    return PreparedRecords(
+        n=n,
+        sex=sex,
+        age=nums["age"],
+        age_days=nums["age_days"],
+        birth_weight=nums["birth_weight"],
+        los=nums["los"],
+        discharge_type=nums["discharge_type"],
+        ventilation_hours=nums["ventilation_hours"],
+        principal_dx=pdx,
+        secondary_dx=secondary,
+        procedures=procedures,
+        invalid=invalid,
+        invalid_columns=invalid_cols,
+    )
+
+
+def record_to_frame(record: Mapping[str, Any] | pd.Series) -> pd.DataFrame:
+    """One record (a mapping or a Series) as a one-row frame, list values kept as lists."""
+    data = dict(record)
+    return pd.DataFrame({k: [v] for k, v in data.items()})
