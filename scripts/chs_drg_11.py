@@ -38,11 +38,16 @@ NAME_CLAUSES: dict[str, list[tuple[str, str, str]]] = {
     "PB1": [("age_days", "0", "28")],  # 新生儿（出生年龄＜29 天）
     "PC1": [("age_days", "0", "28")],
     "PJ1": [("age_days", "0", "28")],
+    # The other MDCP ADRGs are newborn ADRGs too (新生儿 / 早产儿 by birth weight / 足月儿); bounding them to the first
+    # 28 days is what makes PV1 (29 天≤出生年龄＜1 周岁), whose list overlaps PU1's, reachable at all.
+    "PK1": [("age_days", "0", "28")],
+    "PR1": [("age_days", "0", "28")],
+    "PU1": [("age_days", "0", "28")],
     "PV1": [("age_days", "29", "364")],  # 29 天≤出生年龄＜1 周岁
-    "PS1": [("birth_weight", "", "1499")],  # 出生体重＜1500g
-    "PS2": [("birth_weight", "1500", "1999")],
-    "PS3": [("birth_weight", "2000", "2499")],
-    "PS4": [("birth_weight", "2500", "")],  # 出生体重>2499g
+    "PS1": [("birth_weight", "", "1499"), ("age_days", "0", "28")],  # 出生体重＜1500g
+    "PS2": [("birth_weight", "1500", "1999"), ("age_days", "0", "28")],
+    "PS3": [("birth_weight", "2000", "2499"), ("age_days", "0", "28")],
+    "PS4": [("birth_weight", "2500", ""), ("age_days", "0", "28")],  # 出生体重>2499g
     "YC1": [("or_procedure", "", "")],  # HIV 相关疾患的手术室手术
     "WJ1": [("or_procedure", "", "")],  # 烧伤伴除植皮之外的任何手术室手术 (the text has no list)
 }
@@ -284,7 +289,7 @@ def build(raw: Path, out: Path) -> None:
     operating_room = {
         c
         for a, s, c in code_rows
-        if kinds.get(a[1]) == "surgical" and not a.startswith("A") and section_role[(a, s)] not in dx_roles
+        if kinds.get(a[1]) == "surgical" and not a.startswith("A") and section_role[(a, s)] == "principal_proc"
     }
     grey = sorted(set(read_code_list(raw / ICD / "ICD10医保版v2.0灰码.dat")))
 
@@ -294,7 +299,7 @@ def build(raw: Path, out: Path) -> None:
         f"- MCC rows: {len(mcc)}, CC rows: {len(cc)}, codes in both lists: {len(both)}",
         f"- exclusion tables defined: {len(tables_defined)}, referenced by CC/MCC: {len(tables_used)}",
         f"- accepted diagnosis codes: {len(dx_names)}; procedure codes: {len(proc_names)}",
-        f"- operating-room procedures (listed by a surgical ADRG outside MDCA): {len(operating_room)}",
+        f"- operating-room procedures (principal-procedure lists of surgical ADRGs outside MDCA): {len(operating_room)}",
         f"- grey principal-diagnosis codes (医保版 2.0 灰码): {len(grey)}",
         "",
         "## Reconciliation with the published 26 MDC / 376 ADRG / 628 DRG",

@@ -4,4 +4,22 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from drgpay.api import DEFAULT_GROUPER, explain, group  # noqa: E402
+from drgpay.definitions import DefinitionError, list_groupers  # noqa: E402
+from drgpay.grouper import Explanation, Grouper, GrouperIncompleteError, load_grouper  # noqa: E402
+from drgpay.schema import CANONICAL_COLUMNS, SchemaError  # noqa: E402
+
+__all__ = [
+    "CANONICAL_COLUMNS",
+    "DEFAULT_GROUPER",
+    "DefinitionError",
+    "Explanation",
+    "Grouper",
+    "GrouperIncompleteError",
+    "SchemaError",
+    "__version__",
+    "explain",
+    "group",
+    "list_groupers",
+    "load_grouper",
+]

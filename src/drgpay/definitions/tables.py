@@ -166,7 +166,9 @@ def chs_drg_cross_checks(tables: dict[str, pd.DataFrame], paths: dict[str, Path]
     # list roles need a section that exists for that ADRG; the others need none
     needs_list = clauses["role"].isin(list(LIST_ROLES)).to_numpy()
     sections = set(zip(codes["adrg"], codes["section"], strict=True))
-    missing = np.array([(a, s) not in sections for a, s in zip(clauses["adrg"], clauses["section"], strict=True)])
+    missing = np.array(
+        [(a, s) not in sections for a, s in zip(clauses["adrg"], clauses["section"], strict=True)], dtype=bool
+    )
     _fail(paths["adrg_clause.csv"], clauses, needs_list & missing, "section", "section has no codes in adrg_code.csv")
     # codes of a section must fit the role's code kind
     role_of = {
@@ -174,7 +176,9 @@ def chs_drg_cross_checks(tables: dict[str, pd.DataFrame], paths: dict[str, Path]
         for a, s, r in zip(clauses["adrg"], clauses["section"], clauses["role"], strict=True)
         if r in LIST_ROLES
     }
-    kinds = np.array([role_of.get((a, s), "") for a, s in zip(codes["adrg"], codes["section"], strict=True)])
+    kinds = np.array(
+        [role_of.get((a, s), "") for a, s in zip(codes["adrg"], codes["section"], strict=True)], dtype=object
+    )
     unused = kinds == ""
     _fail(paths["adrg_code.csv"], codes, unused, "section", "section is not used by any clause")
     for kind, pattern in CODE_PATTERNS.items():

@@ -1,0 +1,1 @@
+"""CHS-DRG: compiled definitions, the vectorised engine, the per-record reference grouper and explain."""

@@ -1,0 +1,259 @@
+"""The per-record reference grouper: the CHS-DRG algorithm written plainly from the rule tables.
+
+It reads the definition's tables directly (Python sets and dicts, no compiled arrays) and records every step in a
+trace, which :func:`drgpay.explain` shows. The property tests require the vectorised engine to agree with it on
+every generated record; keep it simple rather than fast.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+
+from drgpay.definitions import Definition
+from drgpay.definitions.tables import LIST_ROLES
+
+__all__ = ["Record", "ReferenceResult", "RuleBook", "reference_group"]
+
+UNGROUPABLE = "0000"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One parsed record (codes normalised; NaN for unknown numbers; sex 1/2/0; ``invalid`` reason or "")."""
+
+    principal_dx: str
+    secondary_dx: tuple[str, ...]
+    procedures: tuple[str, ...]
+    sex: int = 0
+    age: float = math.nan
+    age_days: float = math.nan
+    birth_weight: float = math.nan
+    ventilation_hours: float = math.nan
+    invalid: str = ""
+
+
+@dataclass
+class ReferenceResult:
+    mdc: str | None = None
+    adrg: str | None = None
+    drg: str = UNGROUPABLE
+    status: str = "ungroupable"
+    reason: str | None = None
+    trace: list[str] = field(default_factory=list)
+
+    def step(self, text: str) -> None:
+        self.trace.append(text)
+
+
+class RuleBook:
+    """The definition's tables as sets and dicts, built once per grouper."""
+
+    def __init__(self, definition: Definition):
+        t = definition.tables
+        self.definition = definition
+        self.algorithm = definition.manifest.algorithm
+        self.dx_codes = set(t["dx_codes.csv"]["dx"])
+        self.proc_codes = set(t["proc_codes.csv"]["proc"])
+        procs = t["proc_codes.csv"]
+        self.or_procs = set(procs.loc[procs["operating_room"] == "1", "proc"])
+        self.grey = set(t["grey_dx.csv"]["dx"])
+        self.mdcs = list(t["mdc.csv"]["mdc"])
+        self.mdc_sex = dict(zip(t["mdc.csv"]["mdc"], t["mdc.csv"]["sex"], strict=True))
+        self.mdc_tables: dict[str, set[str]] = defaultdict(set)
+        self.regions: dict[str, set[str]] = defaultdict(set)
+        for m, dx, region in t["mdc_dx.csv"].itertuples(index=False):
+            self.mdc_tables[m].add(dx)
+            if region:
+                self.regions[dx].add(region)
+        self.adrgs_of: dict[str, list[str]] = defaultdict(list)
+        self.kind: dict[str, str] = {}
+        for a, m, _name, kind in t["adrg.csv"].itertuples(index=False):
+            self.adrgs_of[m].append(a)
+            self.kind[a] = kind
+        self.sections: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for a, s, code in t["adrg_code.csv"].itertuples(index=False):
+            self.sections[(a, s)].add(code)
+        self.rules: dict[str, dict[int, list[tuple[str, str, float, float]]]] = defaultdict(dict)
+        for a, alt, role, s, low, high in t["adrg_clause.csv"].itertuples(index=False):
+            lo = float(low) if low else -math.inf
+            hi = float(high) if high else math.inf
+            self.rules[a].setdefault(int(alt), []).append((role, s, lo, hi))
+        self.cc: dict[str, tuple[str, str]] = {
+            dx: (level, table) for dx, level, table in t["cc.csv"].itertuples(index=False)
+        }
+        self.exclusions: dict[str, set[str]] = defaultdict(set)
+        for table, dx in t["cc_exclusion.csv"].itertuples(index=False):
+            self.exclusions[dx].add(table)
+        self.splits: dict[str, dict[str, str]] = defaultdict(dict)
+        for drg, a, _name, split in t["drg.csv"].itertuples(index=False):
+            self.splits[a][split] = drg
+        self.qy = dict(zip(t["ambiguous.csv"]["mdc"], t["ambiguous.csv"]["drg"], strict=True))
+
+
+def _clause_holds(book: RuleBook, adrg: str, clause: tuple[str, str, float, float], rec: Record) -> bool:
+    role, section, low, high = clause
+    codes = book.sections.get((adrg, section), set())
+    if role == "principal_dx":
+        return rec.principal_dx in codes
+    if role == "any_dx":
+        return rec.principal_dx in codes or any(d in codes for d in rec.secondary_dx)
+    if role == "principal_proc":
+        return bool(rec.procedures) and rec.procedures[0] in codes
+    if role == "any_proc":
+        return any(p in codes for p in rec.procedures)
+    if role == "or_procedure":
+        return any(p in book.or_procs for p in rec.procedures)
+    if role == "no_or_procedure":
+        return not any(p in book.or_procs for p in rec.procedures)
+    value = {"birth_weight": rec.birth_weight, "age_days": rec.age_days, "ventilation_hours": rec.ventilation_hours}[
+        role
+    ]
+    return not math.isnan(value) and low <= value <= high
+
+
+def _describe(book: RuleBook, adrg: str, clause: tuple[str, str, float, float], rec: Record) -> str:
+    role, section, low, high = clause
+    codes = book.sections.get((adrg, section), set())
+    if role in LIST_ROLES:
+        if role == "principal_dx":
+            seen = [rec.principal_dx]
+        elif role == "any_dx":
+            seen = [rec.principal_dx, *rec.secondary_dx]
+        elif role == "principal_proc":
+            seen = list(rec.procedures[:1])
+        else:
+            seen = list(rec.procedures)
+        matched = [c for c in seen if c in codes]
+        return f"{role} in {adrg}/{section} ({len(codes)} codes): " + (
+            f"matched {', '.join(matched)}" if matched else "no match"
+        )
+    return f"{role} [{low:g}, {high:g}]"
+
+
+def _adrg_holds(book: RuleBook, adrg: str, rec: Record, res: ReferenceResult | None) -> bool:
+    for alt, clauses in sorted(book.rules.get(adrg, {}).items()):
+        if all(_clause_holds(book, adrg, c, rec) for c in clauses):
+            if res is not None:
+                details = "; ".join(_describe(book, adrg, c, rec) for c in clauses)
+                res.step(f"ADRG {adrg}: alternative {alt} holds ({details})")
+            return True
+    return False
+
+
+def reference_group(book: RuleBook, rec: Record) -> ReferenceResult:
+    """Group one record, writing each decision into the result's trace."""
+    res = ReferenceResult()
+    alg = book.algorithm
+    if rec.invalid:
+        res.status, res.reason = "invalid", rec.invalid
+        res.step(f"input check: {rec.invalid} → invalid, not grouped")
+        return res
+    pdx = rec.principal_dx
+    if not pdx:
+        res.reason = "missing_principal_dx"
+    elif pdx not in book.dx_codes:
+        res.reason = "unknown_principal_dx"
+    elif pdx in book.grey:
+        res.reason = "grey_principal_dx"
+    if res.reason:
+        res.step(f"principal diagnosis {pdx or '(none)'}: {res.reason} → {UNGROUPABLE}")
+        return res
+    res.step(f"principal diagnosis {pdx}: known, not a grey code")
+    for code in rec.procedures:
+        if code not in book.proc_codes:
+            res.step(f"procedure {code}: unknown to this grouper, ignored")
+    rec = replace(rec, procedures=tuple(p for p in rec.procedures if p in book.proc_codes))
+    for code in rec.secondary_dx:
+        if code not in book.dx_codes:
+            res.step(f"secondary diagnosis {code}: unknown to this grouper, ignored")
+
+    premdc = [m for m in alg.get("premdc_order", []) if m in book.mdc_sex]
+    mdc: str | None = None
+    if "MDCA" in premdc:
+        for a in book.adrgs_of["MDCA"]:
+            if _adrg_holds(book, a, rec, res):
+                res.mdc, res.adrg = "MDCA", a
+                res.step(f"pre-MDC: MDCA by ADRG {a}")
+                return _split(book, rec, res)
+        res.step("pre-MDC: no MDCA rule holds")
+    in_table = {m for m in book.mdcs if pdx in book.mdc_tables[m]}
+    if "MDCP" in premdc:
+        newborn = rec.age_days <= alg.get("newborn_max_age_days", 28)
+        infant = rec.age_days <= alg.get("infant_max_age_days", 364) or (math.isnan(rec.age_days) and rec.age == 0)
+        if newborn or (infant and "MDCP" in in_table):
+            mdc = "MDCP"
+            why = "newborn by age in days" if newborn else "infant with an MDCP principal diagnosis"
+            res.step(f"pre-MDC: MDCP ({why})")
+    if mdc is None and "MDCY" in premdc and "MDCY" in in_table:
+        mdc = "MDCY"
+        res.step("pre-MDC: MDCY (principal diagnosis in the HIV table)")
+    if mdc is None and "MDCZ" in premdc and "MDCZ" in in_table:
+        regions = set(book.regions.get(pdx, set()))
+        for d in rec.secondary_dx:
+            regions |= book.regions.get(d, set())
+        if len(regions) >= alg.get("mdcz_min_regions", 2):
+            mdc = "MDCZ"
+            res.step(f"pre-MDC: MDCZ ({len(regions)} body regions: {', '.join(sorted(regions))})")
+        else:
+            res.step(f"MDCZ table holds the principal diagnosis but only {len(regions)} body region(s)")
+    if mdc is None:
+        sex_of = {1: "M", 2: "F"}.get(rec.sex, "")
+        general = [m for m in book.mdcs if m in in_table and m not in premdc]
+        fitting = [m for m in general if book.mdc_sex[m] in ("", sex_of) or not sex_of]
+        if not fitting:
+            if general:
+                res.reason = "sex_conflict"
+            elif "MDCP" in in_table:
+                res.reason = "age_conflict"
+            else:
+                res.reason = "no_mdc"
+            res.step(f"MDC: none ({res.reason}) → {UNGROUPABLE}")
+            return res
+        mdc = fitting[0]
+        res.step(f"MDC: {mdc} (principal-diagnosis table" + (f"; also in {fitting[1:]}" if fitting[1:] else "") + ")")
+    res.mdc = mdc
+    adrgs = book.adrgs_of[mdc]
+    procedural = [a for a in adrgs if book.kind[a] != "medical"]
+    for a in adrgs:
+        if _adrg_holds(book, a, rec, res):
+            res.adrg = a
+            return _split(book, rec, res)
+        if procedural and a == procedural[-1] and mdc in book.qy:
+            if rec.procedures and rec.procedures[0] in book.or_procs:
+                res.status, res.reason, res.drg = "ambiguous", "procedure_outside_mdc", book.qy[mdc]
+                res.step(
+                    f"principal procedure {rec.procedures[0]} is an operating-room procedure that no surgical "
+                    f"or operative ADRG of {mdc} takes → {book.qy[mdc]} (歧义组)"
+                )
+                return res
+    res.reason = "no_adrg"
+    res.step(f"no ADRG of {mdc} holds → {UNGROUPABLE}")
+    return res
+
+
+def _split(book: RuleBook, rec: Record, res: ReferenceResult) -> ReferenceResult:
+    assert res.adrg is not None
+    excluded_by = book.exclusions.get(rec.principal_dx, set())
+    level = 0
+    for d in rec.secondary_dx:
+        if d not in book.cc:
+            continue
+        kind, table = book.cc[d]
+        if table in excluded_by:
+            res.step(f"{kind.upper()} {d} cancelled: exclusion table {table} holds the principal diagnosis")
+            continue
+        res.step(f"{kind.upper()} {d} counts (exclusion table {table} does not hold the principal diagnosis)")
+        level = max(level, 2 if kind == "mcc" else 1)
+    splits = book.splits[res.adrg]
+    qualifies = {"1": level >= 2, "3": level >= 1, "5": True, "9": True}
+    chosen = next((s for s in ("1", "3", "5", "9") if s in splits and qualifies[s]), None)
+    label = {0: "no CC/MCC", 1: "CC", 2: "MCC"}[level]
+    if chosen is None:
+        res.reason = "no_adrg"
+        res.step(f"ADRG {res.adrg} has no DRG for {label} → {UNGROUPABLE}")
+        return res
+    res.drg, res.status, res.reason = splits[chosen], "grouped", None
+    res.step(f"DRG: {res.drg} ({label}; splits of {res.adrg}: {', '.join(sorted(splits))})")
+    return res

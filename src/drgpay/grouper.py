@@ -1,0 +1,299 @@
+"""``Grouper``: one loaded grouper definition with its engine, its reference grouper and ``explain``."""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+import numpy as np
+import pandas as pd
+
+from drgpay import __version__
+from drgpay.definitions import Definition, DefinitionError, find_grouper, load_definition
+from drgpay.drg.compiled import REASONS, STATUSES, CompiledDrg, compile_drg
+from drgpay.drg.engine import run_engine
+from drgpay.drg.reference import Record, RuleBook, reference_group
+from drgpay.schema import PreparedRecords, SchemaError, prepare_records
+
+__all__ = ["Explanation", "Grouper", "GrouperIncompleteError", "load_grouper"]
+
+OUTPUT_COLUMNS = ("mdc", "adrg", "drg", "status", "reason", "warnings")
+
+
+class GrouperIncompleteError(RuntimeError):
+    """The grouper's definition is incomplete (its manifest says why) and refuses to group."""
+
+
+@attrs.frozen
+class Explanation:
+    """How one record was grouped: the steps taken, which table and code decided each, and the result."""
+
+    grouper: str
+    record: dict[str, Any]
+    mdc: str | None
+    adrg: str | None
+    drg: str
+    status: str
+    reason: str | None
+    steps: tuple[str, ...]
+
+    def __str__(self) -> str:
+        lines = [f"grouper {self.grouper}"]
+        shown = {k: v for k, v in self.record.items() if v not in (None, "", ()) and not _is_nan(v)}
+        lines.append("record  " + ", ".join(f"{k}={v}" for k, v in shown.items()))
+        lines += [f"  {i}. {s}" for i, s in enumerate(self.steps, start=1)]
+        tail = f"result  {self.drg} ({self.status}"
+        tail += f": {self.reason})" if self.reason else ")"
+        if self.adrg:
+            tail += f"  MDC {self.mdc}, ADRG {self.adrg}"
+        lines.append(tail)
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # IPython
+        printer.text(str(self))
+
+
+def _is_nan(value: object) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+class Grouper:
+    """A loaded grouper: metadata and tables as DataFrames, ``group`` for frames and ``explain`` for one record."""
+
+    def __init__(self, definition: Definition):
+        self.definition = definition
+        self.manifest = definition.manifest
+        if self.manifest.scheme != "chs-drg":
+            raise DefinitionError(
+                f"{self.manifest.id} is a {self.manifest.scheme} definition; use the matching engine",
+                file=self.manifest.path,
+            )
+
+    # -- identity ----------------------------------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self.manifest.id
+
+    @property
+    def version(self) -> str:
+        return self.manifest.version
+
+    @property
+    def scheme(self) -> str:
+        return self.manifest.scheme
+
+    @property
+    def complete(self) -> bool:
+        return self.manifest.complete
+
+    @property
+    def content_hash(self) -> str:
+        return self.definition.content_hash
+
+    def __repr__(self) -> str:
+        state = "" if self.complete else ", incomplete"
+        return f"<Grouper {self.id} v{self.version}{state}: {len(self.mdcs)} MDC, {len(self.adrgs)} ADRG, {len(self.drgs)} DRG>"
+
+    # -- tables --------------------------------------------------------------------------------------------------
+    @functools.cached_property
+    def mdcs(self) -> pd.DataFrame:
+        """MDCs: code, name, sex restriction, size of the principal-diagnosis table."""
+        t = self.definition.tables
+        sizes = t["mdc_dx.csv"].groupby("mdc")["dx"].nunique()
+        out = t["mdc.csv"].rename(columns={"mdc": "code"}).copy()
+        out["principal_dx_codes"] = out["code"].map(sizes).fillna(0).astype(int)
+        return out
+
+    @functools.cached_property
+    def adrgs(self) -> pd.DataFrame:
+        """ADRGs in evaluation order: code, MDC, name, kind, number of rule alternatives, DRG splits."""
+        t = self.definition.tables
+        alts = t["adrg_clause.csv"].groupby("adrg")["alt"].nunique()
+        splits = t["drg.csv"].groupby("adrg")["split"].agg(lambda s: "".join(sorted(s)))
+        out = t["adrg.csv"].rename(columns={"adrg": "code"}).copy()
+        out["alternatives"] = out["code"].map(alts).fillna(0).astype(int)
+        out["splits"] = out["code"].map(splits).fillna("")
+        return out
+
+    @functools.cached_property
+    def drgs(self) -> pd.DataFrame:
+        """DRGs: code, ADRG, name, split (1 MCC, 3 CC, 5 none, 9 not split)."""
+        return self.definition.tables["drg.csv"].rename(columns={"drg": "code"}).copy()
+
+    @functools.cached_property
+    def compiled(self) -> CompiledDrg:
+        return compile_drg(self.definition)
+
+    @functools.cached_property
+    def rulebook(self) -> RuleBook:
+        return RuleBook(self.definition)
+
+    # -- grouping --------------------------------------------------------------------------------------------------
+    def _require_complete(self) -> None:
+        if not self.complete:
+            raise GrouperIncompleteError(
+                f"grouper {self.id} is incomplete and refuses to group: {self.manifest.status_note}"
+            )
+
+    def group(
+        self,
+        df: pd.DataFrame,
+        *,
+        columns: Mapping[str, str] | None = None,
+        errors: Literal["flag", "raise"] = "flag",
+    ) -> pd.DataFrame:
+        """Group every row of ``df``; same index and order, columns ``mdc, adrg, drg, status, reason, warnings``.
+
+        ``errors="flag"`` marks unreadable rows ``invalid`` with a reason; ``errors="raise"`` raises
+        :class:`~drgpay.schema.SchemaError` naming them instead.
+        """
+        self._require_complete()
+        prepared = prepare_records(df, columns)
+        if errors == "raise":
+            _raise_invalid(df, prepared)
+        elif errors != "flag":
+            raise ValueError(f"errors must be 'flag' or 'raise', not {errors!r}")
+        return self._frame(prepared, df.index)
+
+    def _frame(self, prepared: PreparedRecords, index: pd.Index) -> pd.DataFrame:
+        c = self.compiled
+        res = run_engine(c, prepared)
+        out = pd.DataFrame(
+            {
+                "mdc": pd.Categorical.from_codes(res.mdc, categories=list(c.mdc_codes)),
+                "adrg": pd.Categorical.from_codes(res.adrg, categories=list(c.adrg_codes)),
+                "drg": pd.Categorical.from_codes(res.drg, categories=list(c.drg_codes)),
+                "status": pd.Categorical.from_codes(res.status, categories=list(STATUSES)),
+                "reason": pd.Categorical.from_codes(res.reason, categories=list(REASONS)),
+                "warnings": _warnings(prepared, res.unknown_secondary, res.unknown_procedure),
+            },
+            index=index,
+        )
+        out.attrs["drgpay"] = self.provenance()
+        return out
+
+    def provenance(self) -> dict[str, str]:
+        """What ``frame.attrs["drgpay"]`` records about the grouping."""
+        return {
+            "grouper": self.id,
+            "version": self.version,
+            "content_hash": self.content_hash,
+            "drgpay_version": __version__,
+        }
+
+    def explain(self, record: Mapping[str, Any] | pd.Series, *, columns: Mapping[str, str] | None = None) -> Explanation:
+        """Group one record with the reference grouper and return every step it took."""
+        self._require_complete()
+        frame = pd.DataFrame({k: [v] for k, v in dict(record).items()})
+        prepared = prepare_records(frame, columns)
+        rec = records_from_prepared(prepared)[0]
+        result = reference_group(self.rulebook, rec)
+        shown = {
+            "principal_dx": rec.principal_dx,
+            "secondary_dx": "|".join(rec.secondary_dx),
+            "procedures": "|".join(rec.procedures),
+            "sex": {1: "M", 2: "F"}.get(rec.sex, ""),
+            "age": rec.age,
+            "age_days": rec.age_days,
+            "birth_weight": rec.birth_weight,
+            "ventilation_hours": rec.ventilation_hours,
+        }
+        return Explanation(
+            grouper=self.id,
+            record=shown,
+            mdc=result.mdc,
+            adrg=result.adrg,
+            drg=result.drg,
+            status=result.status,
+            reason=result.reason,
+            steps=tuple(result.trace),
+        )
+
+    def reference_group(self, df: pd.DataFrame, *, columns: Mapping[str, str] | None = None) -> pd.DataFrame:
+        """Group ``df`` record by record with the reference grouper (slow; for checks and small frames)."""
+        self._require_complete()
+        prepared = prepare_records(df, columns)
+        results = [reference_group(self.rulebook, rec) for rec in records_from_prepared(prepared)]
+        return pd.DataFrame(
+            {
+                "mdc": [r.mdc for r in results],
+                "adrg": [r.adrg for r in results],
+                "drg": [r.drg for r in results],
+                "status": [r.status for r in results],
+                "reason": [r.reason for r in results],
+            },
+            index=df.index,
+        )
+
+
+def records_from_prepared(prepared: PreparedRecords) -> list[Record]:
+    """Prepared arrays back to one :class:`Record` per row (for the reference grouper)."""
+    pdx = prepared.principal_dx.to_pylist()
+    return [
+        Record(
+            principal_dx=pdx[i] or "",
+            secondary_dx=tuple(prepared.secondary_dx.row(i)),
+            procedures=tuple(prepared.procedures.row(i)),
+            sex=int(prepared.sex[i]),
+            age=float(prepared.age[i]),
+            age_days=float(prepared.age_days[i]),
+            birth_weight=float(prepared.birth_weight[i]),
+            ventilation_hours=float(prepared.ventilation_hours[i]),
+            invalid=str(prepared.invalid[i]),
+        )
+        for i in range(prepared.n)
+    ]
+
+
+def _warnings(prepared: PreparedRecords, unknown_sdx: np.ndarray, unknown_proc: np.ndarray) -> pd.Series:
+    """``unknown_secondary_dx:A,B; unknown_procedure:C`` for rows with codes the grouper does not know."""
+    parts = []
+    for label, lists, unknown in (
+        ("unknown_secondary_dx", prepared.secondary_dx, unknown_sdx),
+        ("unknown_procedure", prepared.procedures, unknown_proc),
+    ):
+        if unknown.any():
+            rows = lists.row_index()[unknown]
+            codes = lists.values.filter(unknown).to_pylist()
+            joined = pd.Series(codes).groupby(rows, sort=True).agg(",".join)
+            parts.append(label + ":" + joined)
+    out = pd.Series([None] * prepared.n, dtype=object)
+    if parts:
+        combined = pd.concat(parts, axis=1).apply(lambda r: "; ".join(v for v in r if isinstance(v, str)), axis=1)
+        out.iloc[combined.index.to_numpy()] = combined.to_numpy()
+    return pd.Series(out.to_numpy(), dtype="string")
+
+
+def _raise_invalid(df: pd.DataFrame, prepared: PreparedRecords) -> None:
+    problems = []
+    for column, mask in prepared.invalid_columns.items():
+        if mask.any():
+            labels = list(df.index[mask][:10])
+            more = f" and {int(mask.sum()) - 10} more" if mask.sum() > 10 else ""
+            problems.append(f"{column}: rows {labels}{more}")
+    if problems:
+        raise SchemaError("unreadable values — " + "; ".join(problems))
+
+
+@functools.lru_cache(maxsize=16)
+def _load_cached(folder: Path, stamp: tuple[int, ...]) -> Any:
+    definition = load_definition(folder)
+    if definition.manifest.scheme == "dip":
+        from drgpay.dip import DipGrouper  # the DIP engine, loaded only when a DIP definition is asked for
+
+        return DipGrouper(definition)
+    return Grouper(definition)
+
+
+def load_grouper(name_or_path: str | Path) -> Any:
+    """Load a grouper by name (see :func:`drgpay.list_groupers`) or folder path; cached per folder and version.
+
+    Returns a :class:`Grouper` for CHS-DRG definitions and a :class:`drgpay.dip.DipGrouper` for DIP ones.
+    """
+    folder = find_grouper(name_or_path)
+    stamp = tuple(p.stat().st_mtime_ns for p in sorted(folder.iterdir()) if p.is_file())
+    return _load_cached(folder, stamp)

@@ -1,0 +1,143 @@
+"""Reading exports in chunks and writing results incrementally (CSV, Parquet, Excel in; CSV, Parquet out).
+
+Every column is read as text: codes such as ``96.0800`` or ``I10.x05`` must never pass through a number parser,
+and the schema layer decides what each column means. Chunks keep memory bounded whatever the file size.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+__all__ = ["ResultWriter", "count_rows_hint", "read_chunks"]
+
+DEFAULT_CHUNK_ROWS = 250_000
+
+
+def _csv_header(path: Path, encoding: str) -> list[str]:
+    with path.open(encoding=encoding, newline="") as fh:
+        return next(csv.reader(fh), [])
+
+
+def _detect_encoding(path: Path) -> str:
+    """UTF-8 (with or without BOM) or GB18030 (a superset of GBK, common in Chinese exports)."""
+    head = path.read_bytes()[: 1 << 16]
+    if head.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    try:
+        head.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        if exc.start > len(head) - 4:  # a character cut by the sample boundary
+            return "utf-8"
+        return "gb18030"
+
+
+def read_chunks(path: str | Path, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """Yield the file as DataFrames of at most about ``chunk_rows`` rows, all columns as strings."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        pf = pq.ParquetFile(path)
+        for batch in pf.iter_batches(batch_size=chunk_rows):
+            yield _strings_frame(batch)
+    elif suffix in (".xlsx", ".xlsm", ".xls"):
+        frame = pd.read_excel(path, dtype=str)
+        for start in range(0, len(frame), chunk_rows):
+            yield frame.iloc[start : start + chunk_rows]
+    elif suffix in (".csv", ".txt", ".tsv") or suffix == "":
+        encoding = _detect_encoding(path)
+        header = _csv_header(path, encoding)
+        if not header:
+            return
+        delimiter = "\t" if suffix == ".tsv" else ","
+        arrow_encoding = "utf8" if encoding.startswith("utf-8") else encoding
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(encoding=arrow_encoding, block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.large_string() for name in header},
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+        pending: list[pa.RecordBatch] = []
+        size = 0
+        for batch in reader:
+            pending.append(batch)
+            size += batch.num_rows
+            if size >= chunk_rows:
+                yield _strings_frame(pa.Table.from_batches(pending))
+                pending, size = [], 0
+        if pending:
+            yield _strings_frame(pa.Table.from_batches(pending))
+    else:
+        raise ValueError(f"unsupported input format {suffix!r}: use .csv, .parquet or .xlsx")
+
+
+def _strings_frame(data: pa.RecordBatch | pa.Table) -> pd.DataFrame:
+    return data.to_pandas(types_mapper=_string_mapper)
+
+
+def _string_mapper(dtype: pa.DataType) -> Any:
+    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
+        return pd.ArrowDtype(dtype)
+    return None
+
+
+def count_rows_hint(path: str | Path) -> int | None:
+    """Row count when it is cheap to know (Parquet metadata); None otherwise."""
+    path = Path(path)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    return None
+
+
+class ResultWriter:
+    """Append DataFrames to a CSV or Parquet file; categorical columns are written as text."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.kind = "parquet" if self.path.suffix.lower() in (".parquet", ".pq") else "csv"
+        self._writer: Any = None
+        self._schema: pa.Schema | None = None
+
+    def write(self, frame: pd.DataFrame) -> None:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        table = table.cast(pa.schema([_plain_field(f) for f in table.schema]))
+        if self._writer is None:
+            self._schema = table.schema
+            if self.kind == "parquet":
+                self._writer = pq.ParquetWriter(self.path, table.schema)
+            else:
+                self._writer = pacsv.CSVWriter(self.path, table.schema)
+        elif self._schema is not None and table.schema != self._schema:
+            table = table.cast(self._schema)
+        self._writer.write_table(table)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+    def __enter__(self) -> ResultWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _plain_field(field: pa.Field) -> pa.Field:
+    """Dictionary (categorical) and null columns become strings, so every chunk has the same schema."""
+    if pa.types.is_dictionary(field.type) or pa.types.is_null(field.type):
+        return pa.field(field.name, pa.large_string())
+    if pa.types.is_string(field.type):
+        return pa.field(field.name, pa.large_string())
+    return field
