@@ -104,7 +104,7 @@ def write_grouper(
     if algorithm:
         lines += ["", *_toml_section("algorithm", algorithm)]
     for source in sources:
-        lines += ["", "[[sources]]"] + _toml_section("x", source)[1:]
+        lines += ["", "[[sources]]", *_toml_section("x", source)[1:]]
     lines += ["", *_toml_section("tables", digests)]
     (folder / "grouper.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
     for path in folder.iterdir():

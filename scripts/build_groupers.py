@@ -9,6 +9,7 @@ The raw folder is ``$DRGPAY_RAW`` or ``shared/data/raw`` beside the repository (
 from __future__ import annotations
 
 import argparse
+import contextlib
 import filecmp
 import sys
 import tempfile
@@ -25,10 +26,8 @@ def builders() -> dict[str, Builder]:
     """Folder name → builder, for every grouper built from public sources."""
     found: dict[str, Builder] = {"chs-drg-1.1": chs_drg_11.build}
     for name, module in (("chs-drg-2.0", "chs_drg_20"), ("dip-2.0", "dip_20")):
-        try:
+        with contextlib.suppress(ModuleNotFoundError):
             found[name] = __import__(module).build
-        except ModuleNotFoundError:
-            pass
     return found
 
 
@@ -48,7 +47,9 @@ def compare(expected: Path, actual: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--raw", type=Path, default=None, help="folder of the public sources")
     parser.add_argument("--out", type=Path, default=REPO / "groupers", help="groupers folder")
     parser.add_argument("--check", action="store_true", help="verify instead of writing")

@@ -247,7 +247,9 @@ def build(raw: Path, out: Path) -> None:
     # -- ADRGs -----------------------------------------------------------------------------------------------
     adrgs = [a for m in mdcs for a in m.adrgs]
     kinds = {**dict.fromkeys("ABCDEFGHIJ", "surgical"), **dict.fromkeys("KLMNOPQ", "operative")}
-    adrg_rows = [(a.code, a.mdc, adrg_names.get(a.code, a.name), kinds.get(a.code[1], "medical")) for a in adrgs]
+    adrg_rows = [
+        (a.code, a.mdc, adrg_names.get(a.code, a.name), kinds.get(a.code[1], "medical")) for a in adrgs
+    ]
     clause_rows = [(a.code, *c) for a in adrgs for c in adrg_clauses(a)]
     code_rows = [(a.code, s, c) for a in adrgs for s, c in adrg_codes(a)]
     missing_names = sorted(set(adrg_names) ^ {a.code for a in adrgs})
@@ -289,7 +291,9 @@ def build(raw: Path, out: Path) -> None:
     operating_room = {
         c
         for a, s, c in code_rows
-        if kinds.get(a[1]) == "surgical" and not a.startswith("A") and section_role[(a, s)] == "principal_proc"
+        if kinds.get(a[1]) == "surgical"
+        and not a.startswith("A")
+        and section_role[(a, s)] == "principal_proc"
     }
     grey = sorted(set(read_code_list(raw / ICD / "ICD10医保版v2.0灰码.dat")))
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from drgpay.api import DEFAULT_GROUPER, explain, group  # noqa: E402
-from drgpay.definitions import DefinitionError, list_groupers  # noqa: E402
-from drgpay.grouper import Explanation, Grouper, GrouperIncompleteError, load_grouper  # noqa: E402
-from drgpay.schema import CANONICAL_COLUMNS, SchemaError  # noqa: E402
+from drgpay.api import DEFAULT_GROUPER, explain, group
+from drgpay.definitions import DefinitionError, list_groupers
+from drgpay.grouper import Explanation, Grouper, GrouperIncompleteError, load_grouper
+from drgpay.schema import CANONICAL_COLUMNS, SchemaError
 
 __all__ = [
     "CANONICAL_COLUMNS",

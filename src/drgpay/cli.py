@@ -151,18 +151,26 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="drgpay", description="CHS-DRG / DIP grouping, payment and reports.")
+    parser = argparse.ArgumentParser(
+        prog="drgpay", description="CHS-DRG / DIP grouping, payment and reports."
+    )
     parser.add_argument("--version", action="version", version=f"drgpay {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     g = sub.add_parser("group", help="group an export (CSV, Parquet or Excel) in chunks")
     g.add_argument("input", type=Path)
-    g.add_argument("--grouper", default=DEFAULT_GROUPER, help=f"grouper name or folder (default {DEFAULT_GROUPER})")
-    g.add_argument("--output", "-o", type=Path, help="CSV or Parquet file for the results (default: print a preview)")
+    g.add_argument(
+        "--grouper", default=DEFAULT_GROUPER, help=f"grouper name or folder (default {DEFAULT_GROUPER})"
+    )
+    g.add_argument(
+        "--output", "-o", type=Path, help="CSV or Parquet file for the results (default: print a preview)"
+    )
     g.add_argument("--columns", help="header mapping: 'HEADER=canonical,…', a JSON object or a .json file")
     g.add_argument("--catalog", help="DIP catalogue (for DIP groupers)")
     g.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS, help="rows per chunk (memory bound)")
-    g.add_argument("--only-results", action="store_true", help="write only the grouping columns, not the input")
+    g.add_argument(
+        "--only-results", action="store_true", help="write only the grouping columns, not the input"
+    )
     g.add_argument("--quiet", "-q", action="store_true", help="no progress bar or preview")
     g.set_defaults(func=cmd_group)
 

@@ -22,7 +22,8 @@ __all__ = ["LIST_SEPARATORS", "normalize_code", "normalize_codes_array", "split_
 LIST_SEPARATORS = "|,;，；、"
 
 _FULLWIDTH = str.maketrans(
-    {chr(c): chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)} | {"\u3000": " ", "。": ".", "＊": "*", "＋": "+"}
+    {chr(c): chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)}
+    | {"\u3000": " ", "。": ".", "＊": "*", "＋": "+"}
 )
 _SPACES = re.compile(r"\s+")
 _SPLIT = re.compile("[" + re.escape(LIST_SEPARATORS) + "]")

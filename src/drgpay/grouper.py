@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any, Literal
 import attrs
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from drgpay import __version__
 from drgpay.definitions import Definition, DefinitionError, find_grouper, load_definition
@@ -164,11 +166,11 @@ class Grouper:
         res = run_engine(c, prepared)
         out = pd.DataFrame(
             {
-                "mdc": pd.Categorical.from_codes(res.mdc, categories=list(c.mdc_codes)),
-                "adrg": pd.Categorical.from_codes(res.adrg, categories=list(c.adrg_codes)),
-                "drg": pd.Categorical.from_codes(res.drg, categories=list(c.drg_codes)),
-                "status": pd.Categorical.from_codes(res.status, categories=list(STATUSES)),
-                "reason": pd.Categorical.from_codes(res.reason, categories=list(REASONS)),
+                "mdc": _categorical(res.mdc, list(c.mdc_codes)),
+                "adrg": _categorical(res.adrg, list(c.adrg_codes)),
+                "drg": _categorical(res.drg, list(c.drg_codes)),
+                "status": _categorical(res.status, list(STATUSES)),
+                "reason": _categorical(res.reason, list(REASONS)),
                 "warnings": _warnings(prepared, res.unknown_secondary, res.unknown_procedure),
             },
             index=index,
@@ -185,7 +187,9 @@ class Grouper:
             "drgpay_version": __version__,
         }
 
-    def explain(self, record: Mapping[str, Any] | pd.Series, *, columns: Mapping[str, str] | None = None) -> Explanation:
+    def explain(
+        self, record: Mapping[str, Any] | pd.Series, *, columns: Mapping[str, str] | None = None
+    ) -> Explanation:
         """Group one record with the reference grouper and return every step it took."""
         self._require_complete()
         frame = pd.DataFrame({k: [v] for k, v in dict(record).items()})
@@ -230,6 +234,11 @@ class Grouper:
         )
 
 
+def _categorical(codes: np.ndarray, categories: list[str]) -> Any:
+    """Integer codes (-1 = missing) as a categorical with fixed categories, so chunks concatenate cleanly."""
+    return pd.Categorical.from_codes(codes.astype(np.int64), dtype=pd.CategoricalDtype(categories))
+
+
 def records_from_prepared(prepared: PreparedRecords) -> list[Record]:
     """Prepared arrays back to one :class:`Record` per row (for the reference grouper)."""
     pdx = prepared.principal_dx.to_pylist()
@@ -249,23 +258,28 @@ def records_from_prepared(prepared: PreparedRecords) -> list[Record]:
     ]
 
 
-def _warnings(prepared: PreparedRecords, unknown_sdx: np.ndarray, unknown_proc: np.ndarray) -> pd.Series:
+def _warnings(
+    prepared: PreparedRecords, unknown_sdx: np.ndarray, unknown_proc: np.ndarray
+) -> pd.api.extensions.ExtensionArray:
     """``unknown_secondary_dx:A,B; unknown_procedure:C`` for rows with codes the grouper does not know."""
-    parts = []
+    texts: dict[int, list[str]] = {}
     for label, lists, unknown in (
         ("unknown_secondary_dx", prepared.secondary_dx, unknown_sdx),
         ("unknown_procedure", prepared.procedures, unknown_proc),
     ):
-        if unknown.any():
-            rows = lists.row_index()[unknown]
-            codes = lists.values.filter(unknown).to_pylist()
-            joined = pd.Series(codes).groupby(rows, sort=True).agg(",".join)
-            parts.append(label + ":" + joined)
-    out = pd.Series([None] * prepared.n, dtype=object)
-    if parts:
-        combined = pd.concat(parts, axis=1).apply(lambda r: "; ".join(v for v in r if isinstance(v, str)), axis=1)
-        out.iloc[combined.index.to_numpy()] = combined.to_numpy()
-    return pd.Series(out.to_numpy(), dtype="string")
+        if not unknown.any():
+            continue
+        rows = lists.row_index()[unknown]
+        codes = lists.values.filter(pa.array(unknown)).to_pylist()
+        grouped: dict[int, list[str]] = {}
+        for row, code in zip(rows.tolist(), codes, strict=True):
+            grouped.setdefault(row, []).append(code)
+        for row, found in grouped.items():
+            texts.setdefault(row, []).append(f"{label}:{','.join(found)}")
+    out = np.full(prepared.n, None, dtype=object)
+    for row, parts in texts.items():
+        out[row] = "; ".join(parts)
+    return pd.array(out, dtype="string")
 
 
 def _raise_invalid(df: pd.DataFrame, prepared: PreparedRecords) -> None:
@@ -283,9 +297,8 @@ def _raise_invalid(df: pd.DataFrame, prepared: PreparedRecords) -> None:
 def _load_cached(folder: Path, stamp: tuple[int, ...]) -> Any:
     definition = load_definition(folder)
     if definition.manifest.scheme == "dip":
-        from drgpay.dip import DipGrouper  # the DIP engine, loaded only when a DIP definition is asked for
-
-        return DipGrouper(definition)
+        dip = importlib.import_module("drgpay.dip")  # the DIP engine, loaded only for a DIP definition
+        return dip.DipGrouper(definition)
     return Grouper(definition)
 
 

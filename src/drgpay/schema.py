@@ -164,7 +164,9 @@ def resolve_columns(
     user = dict(columns or {})
     unknown = sorted({v for v in user.values() if v not in CANONICAL_COLUMNS})
     if unknown:
-        raise SchemaError(f"columns= maps to unknown canonical names {unknown}; known: {sorted(CANONICAL_COLUMNS)}")
+        raise SchemaError(
+            f"columns= maps to unknown canonical names {unknown}; known: {sorted(CANONICAL_COLUMNS)}"
+        )
     missing_sources = [k for k in user if k not in list(frame_columns)]
     if missing_sources:
         raise SchemaError(f"columns= names headers that are not in the input: {missing_sources}")
@@ -278,9 +280,10 @@ def _parse_number(values: pd.Series | None, n: int, name: str) -> tuple[np.ndarr
         bad = np.zeros(n, bool)
     else:
         text = values.astype("string").str.strip()
-        coerced = pd.to_numeric(text.replace("", pd.NA), errors="coerce")
+        present = (text.notna() & (text != "")).to_numpy(dtype=bool, na_value=False)
+        coerced: pd.Series = pd.to_numeric(text.where(pd.Series(present, index=text.index)), errors="coerce")
         num = coerced.to_numpy(dtype=np.float64, na_value=np.nan)
-        bad = (np.isnan(num) & text.notna().to_numpy() & (text != "").fillna(False).to_numpy()).astype(bool)
+        bad = np.isnan(num) & present
     lo, hi = _BOUNDS.get(name, (-np.inf, np.inf))
     with np.errstate(invalid="ignore"):
         bad |= ~np.isnan(num) & ((num < lo) | (num > hi) | ~np.isfinite(num))
@@ -341,7 +344,9 @@ def _code_lists(frame: pd.DataFrame, header: Any | None, wide: list[Any]) -> Cod
         return _lists_from_strings(_to_arrow_strings(col))
     # wide columns: join in order, then split once
     parts = [pc.fill_null(_to_arrow_strings(frame[h]), "") for h in wide]
-    joined = pc.binary_join_element_wise(*parts, pa.scalar("|", pa.large_string())) if len(parts) > 1 else parts[0]
+    joined = (
+        pc.binary_join_element_wise(*parts, pa.scalar("|", pa.large_string())) if len(parts) > 1 else parts[0]
+    )
     return _lists_from_strings(joined)
 
 
@@ -363,7 +368,10 @@ def _prepend(first: pa.Array, lists: CodeLists) -> CodeLists:
 
 
 def prepare_records(
-    frame: pd.DataFrame, columns: Mapping[str, str] | None = None, *, required: tuple[str, ...] = ("principal_dx",)
+    frame: pd.DataFrame,
+    columns: Mapping[str, str] | None = None,
+    *,
+    required: tuple[str, ...] = ("principal_dx",),
 ) -> PreparedRecords:
     """Parse ``frame`` into :class:`PreparedRecords`; raise :class:`SchemaError` if required columns are absent."""
     if not isinstance(frame, pd.DataFrame):

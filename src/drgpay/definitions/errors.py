@@ -8,7 +8,9 @@ from pathlib import Path
 class DefinitionError(ValueError):
     """A grouper definition is unusable; ``file``, ``line`` and ``column`` say where (when known)."""
 
-    def __init__(self, message: str, *, file: Path | str | None = None, line: int | None = None, column: str = ""):
+    def __init__(
+        self, message: str, *, file: Path | str | None = None, line: int | None = None, column: str = ""
+    ):
         self.file = str(file) if file is not None else None
         self.line = line
         self.column = column

@@ -73,5 +73,15 @@ def list_groupers() -> pd.DataFrame:
                     "path": str(m.folder),
                 }
             )
-    columns = ["id", "scheme", "version", "status", "effective_from", "effective_to", "extends", "title", "path"]
+    columns = [
+        "id",
+        "scheme",
+        "version",
+        "status",
+        "effective_from",
+        "effective_to",
+        "extends",
+        "title",
+        "path",
+    ]
     return pd.DataFrame(rows, columns=columns)

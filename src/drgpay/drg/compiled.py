@@ -201,15 +201,20 @@ def compile_drg(definition: Definition) -> CompiledDrg:
         return interned[token]
 
     alts: dict[int, dict[int, list[Clause]]] = {}
-    for row in t["adrg_clause.csv"].itertuples(index=False):
-        a = adrg_index[row.adrg]
-        kind = LIST_ROLES.get(row.role)
-        sec = section(kind, (row.adrg, row.section)) if kind else -1
-        low = float(row.low) if row.low != "" else -np.inf
-        high = float(row.high) if row.high != "" else np.inf
-        alts.setdefault(a, {}).setdefault(int(row.alt), []).append(Clause(row.role, sec, low, high))
+    clause_table = t["adrg_clause.csv"]
+    for code, alt, role, sec_name, low_text, high_text in zip(
+        *(clause_table[c].astype(str).tolist() for c in ("adrg", "alt", "role", "section", "low", "high")),
+        strict=True,
+    ):
+        a = adrg_index[code]
+        kind = LIST_ROLES.get(role)
+        sec = section(kind, (code, sec_name)) if kind else -1
+        low = float(low_text) if low_text != "" else -np.inf
+        high = float(high_text) if high_text != "" else np.inf
+        alts.setdefault(a, {}).setdefault(int(alt), []).append(Clause(role, sec, low, high))
     adrg_alts = tuple(
-        tuple(tuple(alts[a][k]) for k in sorted(alts.get(a, {}))) if a in alts else () for a in range(len(adrg_codes))
+        tuple(tuple(alts[a][k]) for k in sorted(alts.get(a, {}))) if a in alts else ()
+        for a in range(len(adrg_codes))
     )
 
     cc = t["cc.csv"]

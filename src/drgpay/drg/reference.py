@@ -107,9 +107,11 @@ def _clause_holds(book: RuleBook, adrg: str, clause: tuple[str, str, float, floa
         return any(p in book.or_procs for p in rec.procedures)
     if role == "no_or_procedure":
         return not any(p in book.or_procs for p in rec.procedures)
-    value = {"birth_weight": rec.birth_weight, "age_days": rec.age_days, "ventilation_hours": rec.ventilation_hours}[
-        role
-    ]
+    value = {
+        "birth_weight": rec.birth_weight,
+        "age_days": rec.age_days,
+        "ventilation_hours": rec.ventilation_hours,
+    }[role]
     return not math.isnan(value) and low <= value <= high
 
 
@@ -181,7 +183,9 @@ def reference_group(book: RuleBook, rec: Record) -> ReferenceResult:
     in_table = {m for m in book.mdcs if pdx in book.mdc_tables[m]}
     if "MDCP" in premdc:
         newborn = rec.age_days <= alg.get("newborn_max_age_days", 28)
-        infant = rec.age_days <= alg.get("infant_max_age_days", 364) or (math.isnan(rec.age_days) and rec.age == 0)
+        infant = rec.age_days <= alg.get("infant_max_age_days", 364) or (
+            math.isnan(rec.age_days) and rec.age == 0
+        )
         if newborn or (infant and "MDCP" in in_table):
             mdc = "MDCP"
             why = "newborn by age in days" if newborn else "infant with an MDCP principal diagnosis"
@@ -212,7 +216,11 @@ def reference_group(book: RuleBook, rec: Record) -> ReferenceResult:
             res.step(f"MDC: none ({res.reason}) → {UNGROUPABLE}")
             return res
         mdc = fitting[0]
-        res.step(f"MDC: {mdc} (principal-diagnosis table" + (f"; also in {fitting[1:]}" if fitting[1:] else "") + ")")
+        res.step(
+            f"MDC: {mdc} (principal-diagnosis table"
+            + (f"; also in {fitting[1:]}" if fitting[1:] else "")
+            + ")"
+        )
     res.mdc = mdc
     adrgs = book.adrgs_of[mdc]
     procedural = [a for a in adrgs if book.kind[a] != "medical"]
@@ -220,14 +228,14 @@ def reference_group(book: RuleBook, rec: Record) -> ReferenceResult:
         if _adrg_holds(book, a, rec, res):
             res.adrg = a
             return _split(book, rec, res)
-        if procedural and a == procedural[-1] and mdc in book.qy:
-            if rec.procedures and rec.procedures[0] in book.or_procs:
-                res.status, res.reason, res.drg = "ambiguous", "procedure_outside_mdc", book.qy[mdc]
-                res.step(
-                    f"principal procedure {rec.procedures[0]} is an operating-room procedure that no surgical "
-                    f"or operative ADRG of {mdc} takes → {book.qy[mdc]} (歧义组)"
-                )
-                return res
+        last_procedural = bool(procedural) and a == procedural[-1] and mdc in book.qy
+        if last_procedural and rec.procedures and rec.procedures[0] in book.or_procs:
+            res.status, res.reason, res.drg = "ambiguous", "procedure_outside_mdc", book.qy[mdc]
+            res.step(
+                f"principal procedure {rec.procedures[0]} is an operating-room procedure that no surgical "
+                f"or operative ADRG of {mdc} takes → {book.qy[mdc]} (歧义组)"
+            )
+            return res
     res.reason = "no_adrg"
     res.step(f"no ADRG of {mdc} holds → {UNGROUPABLE}")
     return res

@@ -1,0 +1,84 @@
+"""The ``drgpay`` command: group (CSV, Parquet, Excel; chunks; summary), groupers, explain, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import drgpay
+from drgpay.cli import main
+
+SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sample_export.csv"
+
+
+def test_group_sample_to_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out.csv"
+    assert main(["group", str(SAMPLE), "--grouper", "chs-drg-1.1", "--output", str(out)]) == 0
+    summary = capsys.readouterr().out
+    assert "rows: 25" in summary and "grouped" in summary and "top reasons:" in summary
+    result = pd.read_csv(out, dtype=str)
+    source = pd.read_csv(SAMPLE, dtype=str)
+    assert list(result["case_id"]) == list(source["case_id"])
+    expected = drgpay.group(source, "chs-drg-1.1")
+    assert list(result["drg"]) == list(expected["drg"].astype(str))
+    assert result.loc[result["case_id"] == "S0001", "drg"].item() == "GZ13"
+
+
+def test_group_in_small_chunks_to_parquet(tmp_path: Path) -> None:
+    out = tmp_path / "out.parquet"
+    assert (
+        main(["group", str(SAMPLE), "-q", "--chunk-rows", "4", "--only-results", "--output", str(out)]) == 0
+    )
+    chunked = pd.read_parquet(out)
+    whole = drgpay.group(pd.read_csv(SAMPLE, dtype=str))
+    assert list(chunked.columns) == ["mdc", "adrg", "drg", "status", "reason", "warnings"]
+    assert list(chunked["drg"]) == list(whole["drg"].astype(str))
+    assert list(chunked["status"]) == list(whole["status"].astype(str))
+
+
+def test_group_parquet_and_excel_inputs(tmp_path: Path) -> None:
+    source = pd.read_csv(SAMPLE, dtype=str)
+    source.to_parquet(tmp_path / "in.parquet")
+    source.to_excel(tmp_path / "in.xlsx", index=False)
+    for name in ("in.parquet", "in.xlsx"):
+        out = tmp_path / f"{name}.csv"
+        assert main(["group", str(tmp_path / name), "-q", "--output", str(out)]) == 0
+        assert len(pd.read_csv(out)) == len(source)
+
+
+def test_group_with_column_map_and_gbk(tmp_path: Path) -> None:
+    source = pd.read_csv(SAMPLE, dtype=str).rename(columns={"principal_dx": "主诊", "sex": "xb"})
+    path = tmp_path / "gbk.csv"
+    source.to_csv(path, index=False, encoding="gbk")
+    out = tmp_path / "out.csv"
+    mapping = json.dumps({"主诊": "principal_dx", "xb": "sex"}, ensure_ascii=False)
+    assert main(["group", str(path), "-q", "--columns", mapping, "--output", str(out)]) == 0
+    assert pd.read_csv(out, dtype=str)["drg"].iloc[0] == "GZ13"
+    assert (
+        main(["group", str(path), "-q", "--columns", "主诊=principal_dx,xb=sex", "--output", str(out)]) == 0
+    )
+
+
+def test_group_errors_are_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n", "utf-8")
+    assert main(["group", str(bad), "-q"]) == 2
+    assert "required column(s) ['principal_dx'] not found" in capsys.readouterr().err
+    assert main(["group", str(SAMPLE), "-q", "--grouper", "chs-drg-2.0"]) == 2
+    assert "incomplete" in capsys.readouterr().err
+    assert main(["group", str(SAMPLE), "-q", "--grouper", "no-such"]) == 2
+    assert "unknown grouper 'no-such'" in capsys.readouterr().err
+
+
+def test_groupers_and_explain(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["groupers"]) == 0
+    listing = capsys.readouterr().out
+    assert "chs-drg-1.1" in listing and "incomplete" in listing
+    assert main(["explain", str(SAMPLE), "--row", "0"]) == 0
+    assert "result  GZ13 (grouped)" in capsys.readouterr().out
+    argv = ["explain", "--principal-dx", "J18.900", "--secondary-dx", "J09.x00", "--sex", "1", "--age", "70"]
+    assert main(argv) == 0
+    assert "cancelled: exclusion table 101" in capsys.readouterr().out

@@ -1,0 +1,188 @@
+"""Definitions: counts, completeness, validation errors with file and line, variants, reproducible builds."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import drgpay
+from drgpay.definitions import load_definition
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_chs_drg_11_counts(g11: drgpay.Grouper) -> None:
+    assert (len(g11.mdcs), len(g11.adrgs), len(g11.drgs)) == (26, 376, 628)
+    assert g11.complete and g11.id == "chs-drg-1.1" and g11.version == "1.1"
+    assert set(g11.adrgs["splits"]) == {"135", "15", "35", "9"}
+    assert {"code", "name", "sex", "principal_dx_codes"} <= set(g11.mdcs.columns)
+    assert g11.mdcs.set_index("code").loc[["MDCM", "MDCN", "MDCO"], "sex"].tolist() == ["M", "F", "F"]
+
+
+def test_chs_drg_20_loads_and_refuses() -> None:
+    g20 = drgpay.load_grouper("chs-drg-2.0")
+    assert not g20.complete
+    assert len(g20.drgs) == 634 and len(g20.adrgs) == 409 and len(g20.mdcs) == 26
+    cc = g20.definition.tables["cc.csv"]
+    assert (cc["level"] == "cc").sum() == 8009 and (cc["level"] == "mcc").sum() == 4477
+    assert len(g20.definition.tables["cc_exclusion.csv"]) > 27000
+    with pytest.raises(drgpay.GrouperIncompleteError, match="ADRG entry rules"):
+        g20.group(pd.DataFrame({"principal_dx": ["K22.301"]}))
+    with pytest.raises(drgpay.GrouperIncompleteError):
+        drgpay.explain({"principal_dx": "K22.301"}, "chs-drg-2.0")
+
+
+def test_list_groupers() -> None:
+    table = drgpay.list_groupers()
+    assert {"chs-drg-1.1", "chs-drg-2.0"} <= set(table["id"])
+    assert table.set_index("id").loc["chs-drg-2.0", "status"] == "incomplete"
+
+
+def _copy(tmp_path: Path, name: str = "chs-drg-1.1") -> Path:
+    src = drgpay.definitions.find_grouper(name)
+    dst = tmp_path / name
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _rehash(folder: Path, table: str) -> None:
+    toml = folder / "grouper.toml"
+    digest = hashlib.sha256((folder / table).read_bytes()).hexdigest()
+    text = re.sub(rf'"{re.escape(table)}" = "[0-9a-f]+"', f'"{table}" = "{digest}"', toml.read_text("utf-8"))
+    toml.write_text(text, "utf-8")
+
+
+def test_corrupted_table_fails_with_checksum(tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    path = folder / "drg.csv"
+    path.write_text(path.read_text("utf-8").replace("GZ13", "GZ1X"), "utf-8")
+    with pytest.raises(drgpay.DefinitionError, match=r"drg\.csv: sha256 .* does not match"):
+        load_definition(folder)
+
+
+def test_bad_value_names_file_line_and_column(tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    path = folder / "drg.csv"
+    lines = path.read_text("utf-8").splitlines()
+    fields = lines[9].split(",")
+    fields[-1] = "7"  # not a valid split
+    lines[9] = ",".join(fields)
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    _rehash(folder, "drg.csv")
+    with pytest.raises(drgpay.DefinitionError) as err:
+        load_definition(folder)
+    assert err.value.file is not None and err.value.file.endswith("drg.csv")
+    assert err.value.line == 10 and err.value.column == "split"
+    assert "drg.csv, line 10, column 'split'" in str(err.value)
+
+
+def test_broken_reference_is_reported(tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    path = folder / "adrg.csv"
+    text = path.read_text("utf-8").replace("GZ1,MDCG", "GZ1,MDCQQ", 1)
+    path.write_text(text, "utf-8")
+    _rehash(folder, "adrg.csv")
+    with pytest.raises(
+        drgpay.DefinitionError, match=r"adrg\.csv, line \d+, column 'mdc': not defined in mdc\.csv"
+    ):
+        load_definition(folder)
+
+
+def test_bad_header_and_bad_code(tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    path = folder / "grey_dx.csv"
+    path.write_text("code\nK22.301\n", "utf-8")
+    _rehash(folder, "grey_dx.csv")
+    with pytest.raises(drgpay.DefinitionError, match=r"grey_dx\.csv, line 1: header must be dx"):
+        load_definition(folder)
+    path.write_text("dx\nnot-a-code\n", "utf-8")
+    _rehash(folder, "grey_dx.csv")
+    with pytest.raises(drgpay.DefinitionError, match=r"line 2, column 'dx': not a normalised dx code"):
+        load_definition(folder)
+
+
+def test_count_mismatch_needs_explanation(tmp_path: Path) -> None:
+    folder = _copy(tmp_path)
+    toml = folder / "grouper.toml"
+    toml.write_text(toml.read_text("utf-8").replace("drg = 628", "drg = 629"), "utf-8")
+    with pytest.raises(drgpay.DefinitionError, match=r"\[counts\] drg = 629 but drg\.csv has 628"):
+        load_definition(folder)
+    toml.write_text(
+        toml.read_text("utf-8").replace('note = ""', 'note = "one DRG withdrawn locally"'), "utf-8"
+    )
+    assert load_definition(folder).manifest.counts["drg"] == 629
+
+
+CITY_VARIANT = """[grouper]
+id = "city-drg-1.1"
+scheme = "chs-drg"
+version = "1.1-city"
+title = "A city variant of CHS-DRG 1.1 (test)"
+status = "complete"
+extends = "{base}"
+
+[tables]
+"cc.csv" = "{cc}"
+"grey_dx.csv" = "{grey}"
+"""
+
+
+def test_city_variant_extends_and_overrides(tmp_path: Path, g11: drgpay.Grouper) -> None:
+    folder = tmp_path / "city-drg-1.1"
+    folder.mkdir()
+    # the city treats K11.901 as an MCC (table 110) and bans K80.101 as a principal diagnosis
+    (folder / "cc.csv").write_text("dx,level,exclusion_table\nK11.901,mcc,110\n", "utf-8")
+    (folder / "grey_dx.csv").write_text("dx\nK80.101\n", "utf-8")
+    digest = {n: hashlib.sha256((folder / n).read_bytes()).hexdigest() for n in ("cc.csv", "grey_dx.csv")}
+    (folder / "grouper.toml").write_text(
+        CITY_VARIANT.format(
+            base=str(drgpay.definitions.find_grouper("chs-drg-1.1")),
+            cc=digest["cc.csv"],
+            grey=digest["grey_dx.csv"],
+        ),
+        "utf-8",
+    )
+    city = drgpay.load_grouper(folder)
+    assert city.id == "city-drg-1.1" and len(city.drgs) == 628
+    assert city.definition.manifest.algorithm == g11.definition.manifest.algorithm
+    df = pd.DataFrame(
+        {
+            "principal_dx": ["K22.301", "K80.101", "J18.900"],
+            "secondary_dx": ["K11.901", "", "J09.x00"],
+            "procedures": ["", "51.2300", ""],
+            "sex": [2, 1, 1],
+            "age": [88, 56, 70],
+        }
+    )
+    national = g11.group(df)
+    local = city.group(df)
+    assert list(national["drg"].astype(str)) == ["GZ13", "HC29", "ES35"]
+    assert list(local["drg"].astype(str)) == ["GZ13", "0000", "ES35"]  # GZ1 has no MCC split: MCC → 3
+    assert local["reason"].iloc[1] == "grey_principal_dx"
+    assert local.attrs["drgpay"]["grouper"] == "city-drg-1.1"
+    assert local.attrs["drgpay"]["content_hash"] != national.attrs["drgpay"]["content_hash"]
+
+
+def test_build_regenerates_committed_tables(raw_dir: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "build_groupers.py"),
+            "--check",
+            "--raw",
+            str(raw_dir),
+            "chs-drg-1.1",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "checked chs-drg-1.1" in done.stdout

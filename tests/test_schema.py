@@ -1,0 +1,113 @@
+"""Input schema: aliases, column mapping, list forms, validation; and code normalisation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import drgpay
+from drgpay.codes import normalize_code, normalize_codes_array, split_code_list
+from drgpay.schema import SchemaError, prepare_records
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("K22.301", "K22.301"),
+        (" k22.301 ", "K22.301"),
+        ("I10.X05", "I10.x05"),
+        ("k80.100X001", "K80.100x001"),
+        ("Ｋ２２．３０１", "K22.301"),
+        ("96.0800X005", "96.0800x005"),
+        ("A01.002+G01*", "A01.002+G01*"),
+        ("K80.1.", "K80.1"),
+        (None, ""),
+        (float("nan"), ""),
+    ],
+)
+def test_normalize_code(raw: object, expected: str) -> None:
+    assert normalize_code(raw) == expected
+
+
+@given(st.lists(st.text(alphabet="AKIxX0123456789. ｋ１＋*", max_size=12), max_size=20))
+def test_vectorised_normalisation_matches_scalar(values: list[str]) -> None:
+    arr = pa.array(values, type=pa.large_string())
+    assert normalize_codes_array(arr).to_pylist() == [normalize_code(v) for v in values]
+
+
+def test_split_code_list_forms() -> None:
+    assert split_code_list("A|b，C;D、E") == ["A", "B", "C", "D", "E"]
+    assert split_code_list(["k11.901", None, "", "I10.X05"]) == ["K11.901", "I10.x05"]
+    assert split_code_list(np.nan) == []
+
+
+def test_chinese_headers_and_wide_columns(g11: drgpay.Grouper) -> None:
+    df = pd.DataFrame(
+        {
+            "病案号": ["A1"],
+            "性别": ["女"],
+            "年龄": ["88"],
+            "主要诊断编码": ["K22.301"],
+            "其他诊断编码1": ["K11.901"],
+            "其他诊断编码2": ["E11.900"],
+            "主要手术及操作编码": ["96.0800x005"],
+        }
+    )
+    assert g11.group(df)["drg"].iloc[0] == "GZ13"
+
+
+def test_columns_mapping_and_list_cells(g11: drgpay.Grouper) -> None:
+    df = pd.DataFrame(
+        {
+            "dx0": ["K22.301", "K22.301"],
+            "dxs": [["K11.901", "E11.900"], ("I10.x05",)],
+            "gender": ["F", "F"],
+            "years": [88, 60],
+        }
+    )
+    out = g11.group(df, columns={"dx0": "principal_dx", "dxs": "secondary_dx", "years": "age"})
+    assert list(out["drg"].astype(str)) == ["GZ13", "GZ15"]
+
+
+def test_missing_required_column_is_named() -> None:
+    with pytest.raises(SchemaError, match=r"required column\(s\) \['principal_dx'\] not found"):
+        drgpay.group(pd.DataFrame({"dx": ["K22.301"]}))
+
+
+def test_columns_mapping_errors() -> None:
+    df = pd.DataFrame({"a": ["K22.301"], "principal_dx": ["K22.301"]})
+    with pytest.raises(SchemaError, match="unknown canonical names"):
+        drgpay.group(df, columns={"a": "main_dx"})
+    with pytest.raises(SchemaError, match="not in the input"):
+        drgpay.group(df, columns={"zz": "principal_dx"})
+    with pytest.raises(SchemaError, match="two input columns map to 'principal_dx'"):
+        drgpay.group(df, columns={"a": "principal_dx"})
+
+
+def test_invalid_values_flagged_or_raised() -> None:
+    df = pd.DataFrame(
+        {
+            "principal_dx": ["K22.301"] * 5,
+            "sex": ["2", "x", "1", "1", "1"],
+            "age": ["88", "50", "-3", "abc", "40"],
+            "los": ["3", "3", "3", "3", "-1"],
+        },
+        index=[10, 11, 12, 13, 14],
+    )
+    out = drgpay.group(df)
+    assert list(out.index) == [10, 11, 12, 13, 14]
+    assert list(out["status"].astype(str)) == ["grouped", "invalid", "invalid", "invalid", "invalid"]
+    assert list(out["reason"].astype(str))[1:] == ["invalid_sex", "invalid_age", "invalid_age", "invalid_los"]
+    with pytest.raises(SchemaError, match=r"sex: rows \[11\].*age: rows \[12, 13\].*los: rows \[14\]"):
+        drgpay.group(df, errors="raise")
+
+
+def test_prepare_keeps_order_and_counts() -> None:
+    df = pd.DataFrame({"principal_dx": ["a01.1", None, "B"], "secondary_dx": ["x|y", None, ""]})
+    prepared = prepare_records(df)
+    assert prepared.principal_dx.to_pylist() == ["A01.1", "", "B"]
+    assert prepared.secondary_dx.offsets.tolist() == [0, 2, 2, 2]
