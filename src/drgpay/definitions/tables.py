@@ -33,6 +33,15 @@ CLAUSE_ROLES = (
     "ventilation_hours",
 )
 LIST_ROLES = {"principal_dx": "dx", "any_dx": "dx", "principal_proc": "proc", "any_proc": "proc"}
+#: DIP: the procedure categories (国临版手术操作分类) and the auxiliary-condition roles.
+DIP_CATEGORIES = ("手术", "介入治疗", "治疗性操作", "诊断性操作")
+DIP_AUX_CODE_ROLES = {"principal_dx": "dx", "any_secondary_dx": "dx", "any_procedure": "proc"}
+DIP_AUX_ROLES = ("age", "age_days", "discharge_type", "secondary_severity", *DIP_AUX_CODE_ROLES)
+#: One item of an auxiliary code list: a code prefix, or (diagnoses) a range of 类目 such as C00-C97.
+DIP_AUX_ITEM = {
+    "dx": re.compile(r"^[A-Z]\d{2}(-[A-Z]\d{2}|[0-9A-Za-z.+*]*)$"),
+    "proc": re.compile(r"^\d{2}[0-9A-Za-z.]*$"),
+}
 
 
 @attrs.frozen
@@ -68,9 +77,14 @@ TABLE_SPECS: dict[str, dict[str, TableSpec]] = {
             numbers=("low", "high"),
             not_empty=("adrg", "alt", "role"),
         ),
-        "adrg_code.csv": TableSpec(("adrg", "section", "code"), key=("adrg", "section", "code"), not_empty=("code",)),
+        "adrg_code.csv": TableSpec(
+            ("adrg", "section", "code"), key=("adrg", "section", "code"), not_empty=("code",)
+        ),
         "drg.csv": TableSpec(
-            ("drg", "adrg", "name", "split"), key=("drg",), choices={"split": ("1", "3", "5", "9")}, not_empty=("drg",)
+            ("drg", "adrg", "name", "split"),
+            key=("drg",),
+            choices={"split": ("1", "3", "5", "9")},
+            not_empty=("drg",),
         ),
         "ambiguous.csv": TableSpec(("mdc", "drg", "name"), key=("mdc",), not_empty=("drg",)),
         "cc.csv": TableSpec(
@@ -97,6 +111,52 @@ TABLE_SPECS: dict[str, dict[str, TableSpec]] = {
         ),
         "grey_dx.csv": TableSpec(("dx",), key=("dx",), codes={"dx": "dx"}, additive=True),
     },
+    "dip": {
+        "dx_codes.csv": TableSpec(("dx", "name"), key=("dx",), codes={"dx": "dx"}, additive=True),
+        "proc_codes.csv": TableSpec(("proc", "name"), key=("proc",), codes={"proc": "proc"}, additive=True),
+        "procedure_category.csv": TableSpec(
+            ("proc", "category", "source"),
+            key=("proc",),
+            codes={"proc": "proc"},
+            choices={"category": DIP_CATEGORIES},
+            not_empty=("proc",),
+            additive=True,
+        ),
+        "treatment_order.csv": TableSpec(
+            ("treatment", "rank", "code", "categories"),
+            key=("treatment",),
+            integers=("rank",),
+            not_empty=("treatment", "code"),
+        ),
+        "auxiliary.csv": TableSpec(
+            ("aux", "type", "rank", "name", "coefficient", "note"),
+            key=("aux",),
+            integers=("rank",),
+            numbers=("coefficient",),
+            not_empty=("aux", "type"),
+        ),
+        "auxiliary_clause.csv": TableSpec(
+            ("aux", "alt", "role", "codes", "low", "high"),
+            choices={"role": DIP_AUX_ROLES},
+            integers=("alt",),
+            numbers=("low", "high"),
+            not_empty=("aux", "alt", "role"),
+        ),
+        "cc.csv": TableSpec(
+            ("dx", "level", "exclusion_table"),
+            key=("dx",),
+            codes={"dx": "dx"},
+            choices={"level": ("cc", "mcc")},
+            additive=True,
+        ),
+        "cc_exclusion.csv": TableSpec(
+            ("exclusion_table", "principal_dx"),
+            key=("exclusion_table", "principal_dx"),
+            codes={"principal_dx": "dx"},
+            not_empty=("exclusion_table",),
+            additive=True,
+        ),
+    },
 }
 
 
@@ -115,7 +175,9 @@ def check_table(path: Path, frame: pd.DataFrame, spec: TableSpec) -> None:
     """Columns, codes, choices, numbers and key uniqueness of one table, as read (all values strings)."""
     if tuple(frame.columns) != spec.columns:
         raise DefinitionError(
-            f"header must be {','.join(spec.columns)}, found {','.join(map(str, frame.columns))}", file=path, line=1
+            f"header must be {','.join(spec.columns)}, found {','.join(map(str, frame.columns))}",
+            file=path,
+            line=1,
         )
     for column in spec.not_empty:
         _fail(path, frame, (frame[column] == "").to_numpy(), column, "empty value")
@@ -124,9 +186,17 @@ def check_table(path: Path, frame: pd.DataFrame, spec: TableSpec) -> None:
         bad = ~values.str.match(CODE_PATTERNS[kind].pattern) & (values != "")
         _fail(path, frame, bad.to_numpy(dtype=bool), column, f"not a normalised {kind} code")
     for column, allowed in spec.choices.items():
-        _fail(path, frame, (~frame[column].isin(allowed)).to_numpy(), column, f"must be one of {list(allowed)}")
+        _fail(
+            path, frame, (~frame[column].isin(allowed)).to_numpy(), column, f"must be one of {list(allowed)}"
+        )
     for column in spec.integers:
-        _fail(path, frame, (~frame[column].str.fullmatch(r"\d+")).to_numpy(dtype=bool), column, "not a whole number")
+        _fail(
+            path,
+            frame,
+            (~frame[column].str.fullmatch(r"\d+")).to_numpy(dtype=bool),
+            column,
+            "not a whole number",
+        )
     for column in spec.numbers:
         values = frame[column]
         bad = (values != "") & pd.to_numeric(values.where(values != "", "0"), errors="coerce").isna()
@@ -169,7 +239,13 @@ def chs_drg_cross_checks(tables: dict[str, pd.DataFrame], paths: dict[str, Path]
     missing = np.array(
         [(a, s) not in sections for a, s in zip(clauses["adrg"], clauses["section"], strict=True)], dtype=bool
     )
-    _fail(paths["adrg_clause.csv"], clauses, needs_list & missing, "section", "section has no codes in adrg_code.csv")
+    _fail(
+        paths["adrg_clause.csv"],
+        clauses,
+        needs_list & missing,
+        "section",
+        "section has no codes in adrg_code.csv",
+    )
     # codes of a section must fit the role's code kind
     role_of = {
         (a, s): LIST_ROLES[r]
@@ -195,7 +271,83 @@ def chs_drg_cross_checks(tables: dict[str, pd.DataFrame], paths: dict[str, Path]
             "ADRG has no entry rule in adrg_clause.csv",
         )
         drgs = set(tables["drg.csv"]["adrg"])
-        _fail(paths["adrg.csv"], adrgs, (~adrgs["adrg"].isin(drgs)).to_numpy(), "adrg", "ADRG has no DRG in drg.csv")
+        _fail(
+            paths["adrg.csv"],
+            adrgs,
+            (~adrgs["adrg"].isin(drgs)).to_numpy(),
+            "adrg",
+            "ADRG has no DRG in drg.csv",
+        )
+    cc, cce = tables["cc.csv"], tables["cc_exclusion.csv"]
+    _fail(
+        paths["cc.csv"],
+        cc,
+        (~cc["exclusion_table"].isin(set(cce["exclusion_table"])) & (cc["exclusion_table"] != "")).to_numpy(),
+        "exclusion_table",
+        "exclusion table not defined in cc_exclusion.csv",
+    )
+
+
+def dip_cross_checks(tables: dict[str, pd.DataFrame], paths: dict[str, Path], complete: bool) -> None:
+    """References between the DIP tables: categories, treatment order, auxiliary items and their clauses."""
+    _ref(tables, paths, "procedure_category.csv", "proc", "proc_codes.csv", "proc")
+    order = tables["treatment_order.csv"]
+    path = paths["treatment_order.csv"]
+    ranks = order["rank"].astype(int).to_numpy()
+    _fail(path, order, ranks != np.arange(len(order)), "rank", "ranks must be 0, 1, 2, … in row order")
+    listed = [c for cell in order["categories"] for c in cell.split("|") if c]
+    dup = [c for c in set(listed) if listed.count(c) > 1]
+    if dup:
+        raise DefinitionError(f"listed under two treatments: {sorted(dup)}", file=path, column="categories")
+    unknown = sorted(set(listed) - set(DIP_CATEGORIES))
+    if unknown:
+        raise DefinitionError(f"unknown categories {unknown}", file=path, column="categories")
+    if len(order) and order["categories"].iloc[0] != "":
+        raise DefinitionError("rank 0 is conservative treatment and takes no category", file=path, line=2)
+    cats = tables["procedure_category.csv"]
+    _fail(
+        paths["procedure_category.csv"],
+        cats,
+        (~cats["category"].isin(set(listed))).to_numpy(),
+        "category",
+        "category not placed in treatment_order.csv",
+    )
+    aux, clauses = tables["auxiliary.csv"], tables["auxiliary_clause.csv"]
+    _ref(tables, paths, "auxiliary_clause.csv", "aux", "auxiliary.csv", "aux")
+    _fail(
+        paths["auxiliary.csv"],
+        aux,
+        aux.duplicated(["type", "rank"]).to_numpy(),
+        "rank",
+        "two items of one type share a rank",
+    )
+    coef = aux["coefficient"]
+    bad_coef = (coef != "") & (pd.to_numeric(coef.where(coef != "", "1"), errors="coerce") <= 0)
+    _fail(paths["auxiliary.csv"], aux, bad_coef.to_numpy(dtype=bool), "coefficient", "must be positive")
+    if complete:
+        _fail(
+            paths["auxiliary.csv"],
+            aux,
+            (~aux["aux"].isin(set(clauses["aux"]))).to_numpy(),
+            "aux",
+            "item has no condition in auxiliary_clause.csv",
+        )
+    cpath = paths["auxiliary_clause.csv"]
+    kinds = clauses["role"].map(DIP_AUX_CODE_ROLES).fillna("")
+    needs = (kinds != "").to_numpy()
+    _fail(cpath, clauses, needs & (clauses["codes"] == "").to_numpy(), "codes", "this role needs codes")
+    _fail(cpath, clauses, ~needs & (clauses["codes"] != "").to_numpy(), "codes", "this role takes no codes")
+    for kind, pattern in DIP_AUX_ITEM.items():
+        bad = [
+            k == kind and any(not pattern.match(item) for item in cell.split("|"))
+            for k, cell in zip(kinds, clauses["codes"], strict=True)
+        ]
+        _fail(cpath, clauses, np.array(bad, dtype=bool), "codes", f"not a list of {kind} prefixes or ranges")
+    low = pd.to_numeric(clauses["low"].where(clauses["low"] != "", "-inf"), errors="coerce")
+    high = pd.to_numeric(clauses["high"].where(clauses["high"] != "", "inf"), errors="coerce")
+    bounded = needs & ((clauses["low"] != "") | (clauses["high"] != "")).to_numpy()
+    _fail(cpath, clauses, bounded, "low", "code roles take no bounds")
+    _fail(cpath, clauses, (low > high).to_numpy(dtype=bool), "high", "high is below low")
     cc, cce = tables["cc.csv"], tables["cc_exclusion.csv"]
     _fail(
         paths["cc.csv"],
@@ -207,4 +359,4 @@ def chs_drg_cross_checks(tables: dict[str, pd.DataFrame], paths: dict[str, Path]
 
 
 CrossCheck = Callable[[dict[str, pd.DataFrame], dict[str, Path], bool], None]
-CROSS_CHECKS: dict[str, list[CrossCheck]] = {"chs-drg": [chs_drg_cross_checks]}
+CROSS_CHECKS: dict[str, list[CrossCheck]] = {"chs-drg": [chs_drg_cross_checks], "dip": [dip_cross_checks]}
