@@ -16,7 +16,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["LIST_SEPARATORS", "normalize_code", "normalize_codes_array", "split_code_list"]
+__all__ = [
+    "LIST_SEPARATORS",
+    "as_array",
+    "empty_mask",
+    "normalize_code",
+    "normalize_codes_array",
+    "split_code_list",
+]
 
 #: Separators accepted between codes in one cell; the documented one is ``|``.
 LIST_SEPARATORS = "|,;，；、"
@@ -46,27 +53,51 @@ def normalize_code(code: object) -> str:
     return text[0] + text[1:].replace("X", "x")
 
 
-def normalize_codes_array(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """Vectorised :func:`normalize_code` over a pyarrow string array (nulls become "")."""
-    arr = pc.cast(values, pa.large_string()) if not pa.types.is_large_string(values.type) else values
-    arr = pc.fill_null(arr, "")
-    if _needs_fullwidth_fold(arr):
-        arr = pa.array([normalize_code(v) for v in arr.to_pylist()], type=pa.large_string())
-        return arr
-    arr = pc.replace_substring_regex(arr, r"\s+", "")
-    arr = pc.utf8_upper(arr)
-    head = pc.utf8_slice_codeunits(arr, 0, 1)
-    tail = pc.replace_substring(pc.utf8_slice_codeunits(arr, 1), "X", "x")
-    arr = pc.binary_join_element_wise(head, tail, pa.scalar("", pa.large_string()))
-    return pc.replace_substring_regex(arr, r"\.+$", "")
+def normalize_codes_array(values: pa.Array | pa.ChunkedArray) -> pa.DictionaryArray:
+    """Vectorised :func:`normalize_code`: a dictionary-encoded array of normalised codes (nulls become "").
+
+    Each distinct input string is normalised once, so the cost follows the number of distinct codes, not rows.
+    """
+    arr = as_array(values)
+    if pa.types.is_dictionary(arr.type):
+        dictionary, indices = arr.dictionary, arr.indices.fill_null(-1)
+        idx = indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        uniques = [normalize_code(v) for v in dictionary.to_pylist()] + [""]
+        return _dictionary(np.where(idx < 0, len(uniques) - 1, idx), uniques)
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = pa.array([None if v is None else str(v) for v in arr.to_pylist()], type=pa.large_string())
+    encoded = pc.dictionary_encode(pc.fill_null(arr, ""))
+    uniques = [normalize_code(v) for v in encoded.dictionary.to_pylist()]
+    return _dictionary(encoded.indices.to_numpy(zero_copy_only=False), uniques)
 
 
-def _needs_fullwidth_fold(arr: pa.Array | pa.ChunkedArray) -> bool:
-    """True when any value holds a non-ASCII character (rare; handled by the exact scalar path)."""
-    if len(arr) == 0:
-        return False
-    ascii_ok = pc.all(pc.string_is_ascii(arr)).as_py()
-    return not bool(ascii_ok)
+def _dictionary(indices: np.ndarray, uniques: list[str]) -> pa.DictionaryArray:
+    """Indices into ``uniques`` as a dictionary array whose dictionary has no repeated values."""
+    distinct = list(dict.fromkeys(uniques))
+    position = {v: i for i, v in enumerate(distinct)}
+    remap = np.array([position[v] for v in uniques], dtype=np.int32)
+    return pa.DictionaryArray.from_arrays(
+        pa.array(remap[indices] if len(indices) else np.zeros(0, np.int32), type=pa.int32()),
+        pa.array(distinct, type=pa.large_string()),
+    )
+
+
+def as_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One contiguous array from a possibly chunked one."""
+    if isinstance(values, pa.ChunkedArray):
+        if values.num_chunks == 0:
+            return pa.array([], type=values.type)
+        return values.combine_chunks() if values.num_chunks > 1 else values.chunk(0)
+    return values
+
+
+def empty_mask(codes: pa.Array) -> np.ndarray:
+    """True where a (normalised, dictionary-encoded or plain) code array holds ""."""
+    if pa.types.is_dictionary(codes.type):
+        empty = np.array([v == "" for v in codes.dictionary.to_pylist()] + [True], dtype=bool)
+        idx = codes.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+        return empty[idx]
+    return pc.equal(pc.fill_null(codes, ""), "").to_numpy(zero_copy_only=False)
 
 
 def split_code_list(value: object) -> list[str]:

@@ -262,6 +262,62 @@ def _warnings(
     prepared: PreparedRecords, unknown_sdx: np.ndarray, unknown_proc: np.ndarray
 ) -> pd.api.extensions.ExtensionArray:
     """``unknown_secondary_dx:A,B; unknown_procedure:C`` for rows with codes the grouper does not know."""
+    parts: list[pd.Series] = []
+    for label, lists, unknown in (
+        ("unknown_secondary_dx", prepared.secondary_dx, unknown_sdx),
+        ("unknown_procedure", prepared.procedures, unknown_proc),
+    ):
+        if unknown.any():
+            rows = lists.row_index()[unknown]
+            codes = lists.values.filter(pa.array(unknown)).to_pylist()
+            # most rows hold one unknown code: join those without grouping; group only the others
+            single = np.bincount(rows)[rows] == 1
+            texts = pd.Series(codes, dtype=object)
+            joined = pd.concat(
+                [
+                    pd.Series(texts[single].to_numpy(), index=rows[single]),
+                    texts[~single].groupby(rows[~single], sort=False).agg(",".join),
+                ]
+            ).sort_index()
+            parts.append(label + ":" + joined)
+    out = pd.Series(np.full(prepared.n, None, dtype=object), dtype=object)
+    if len(parts) == 1:
+        out.iloc[parts[0].index.to_numpy()] = parts[0].to_numpy()
+    elif len(parts) == 2:
+        both = pd.concat(parts, axis=1, keys=["a", "b"])
+        joined = both["a"].str.cat(both["b"], sep="; ", na_rep="").str.strip("; ")
+        out.iloc[both.index.to_numpy()] = joined.to_numpy()
+    return pd.array(out.to_numpy(), dtype="string")
+
+
+def _categorical(codes: np.ndarray, categories: list[str]) -> Any:
+    """Integer codes (-1 = missing) as a categorical with fixed categories, so chunks concatenate cleanly."""
+    return pd.Categorical.from_codes(codes.astype(np.int64), dtype=pd.CategoricalDtype(categories))
+
+
+def records_from_prepared(prepared: PreparedRecords) -> list[Record]:
+    """Prepared arrays back to one :class:`Record` per row (for the reference grouper)."""
+    pdx = prepared.principal_dx.to_pylist()
+    return [
+        Record(
+            principal_dx=pdx[i] or "",
+            secondary_dx=tuple(prepared.secondary_dx.row(i)),
+            procedures=tuple(prepared.procedures.row(i)),
+            sex=int(prepared.sex[i]),
+            age=float(prepared.age[i]),
+            age_days=float(prepared.age_days[i]),
+            birth_weight=float(prepared.birth_weight[i]),
+            ventilation_hours=float(prepared.ventilation_hours[i]),
+            invalid=str(prepared.invalid[i]),
+        )
+        for i in range(prepared.n)
+    ]
+
+
+def _warnings(
+    prepared: PreparedRecords, unknown_sdx: np.ndarray, unknown_proc: np.ndarray
+) -> pd.api.extensions.ExtensionArray:
+    """``unknown_secondary_dx:A,B; unknown_procedure:C`` for rows with codes the grouper does not know."""
     texts: dict[int, list[str]] = {}
     for label, lists, unknown in (
         ("unknown_secondary_dx", prepared.secondary_dx, unknown_sdx),

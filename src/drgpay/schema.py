@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from drgpay.codes import LIST_SEPARATORS, normalize_codes_array, split_code_list
+from drgpay.codes import as_array, normalize_codes_array, split_code_list
 
 __all__ = [
     "ALIASES",
@@ -130,7 +130,6 @@ _WIDE_TARGET = {
     "其他诊断编码": "secondary_dx",
     "手术及操作编码": "procedures",
 }
-_LIST_SPLIT = "[" + re.escape(LIST_SEPARATORS) + "]"
 
 # Plausibility bounds: values outside them make a row ``invalid`` (they are typing errors, not patients).
 _BOUNDS: dict[str, tuple[float, float]] = {
@@ -199,7 +198,7 @@ class CodeLists:
     """A list of codes per row in CSR form: row ``i`` holds ``values[offsets[i]:offsets[i+1]]``."""
 
     offsets: np.ndarray  # int64, length n + 1
-    values: pa.Array  # large_string, normalised, no empty strings
+    values: pa.DictionaryArray  # normalised codes (dictionary-encoded), no empty strings
 
     @property
     def lengths(self) -> np.ndarray:
@@ -225,7 +224,7 @@ class PreparedRecords:
     los: np.ndarray
     discharge_type: np.ndarray  # float64 code, NaN unknown
     ventilation_hours: np.ndarray
-    principal_dx: pa.Array  # large_string normalised, "" missing
+    principal_dx: pa.DictionaryArray  # normalised, "" when missing
     secondary_dx: CodeLists
     procedures: CodeLists
     invalid: np.ndarray  # object array of reason codes, "" when the row is readable
@@ -260,7 +259,7 @@ def _parse_sex(values: pd.Series | None, n: int) -> tuple[np.ndarray, np.ndarray
         out[num == 2] = 2
         bad = ~(np.isnan(num) | np.isin(num, [0, 1, 2, 9]))
         return out, bad
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    codes, uniques = _factorize(values)
     mapped = np.array(
         [_SEX_MAP.get(re.sub(r"\.0$", "", str(u).strip().upper()), -1) for u in uniques] + [0], dtype=np.int8
     )
@@ -268,6 +267,13 @@ def _parse_sex(values: pd.Series | None, n: int) -> tuple[np.ndarray, np.ndarray
     bad = sex < 0
     sex[bad] = 0
     return sex, bad
+
+
+def _factorize(values: pd.Series) -> tuple[np.ndarray, list[Any]]:
+    """Codes (-1 for missing) and distinct values of a text column, via Arrow's hash kernel."""
+    encoded = pc.dictionary_encode(as_array(_to_arrow_strings(values)))
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes, encoded.dictionary.to_pylist()
 
 
 def _parse_number(values: pd.Series | None, n: int, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -279,11 +285,14 @@ def _parse_number(values: pd.Series | None, n: int, name: str) -> tuple[np.ndarr
         num = values.to_numpy(dtype=np.float64, na_value=np.nan)
         bad = np.zeros(n, bool)
     else:
-        text = values.astype("string").str.strip()
+        # parse each distinct text once: ages, days and codes repeat across millions of rows
+        codes, uniques = _factorize(values)
+        text = pd.Series(uniques, dtype="string").str.strip()
         present = (text.notna() & (text != "")).to_numpy(dtype=bool, na_value=False)
         coerced: pd.Series = pd.to_numeric(text.where(pd.Series(present, index=text.index)), errors="coerce")
-        num = coerced.to_numpy(dtype=np.float64, na_value=np.nan)
-        bad = np.isnan(num) & present
+        parsed = np.append(coerced.to_numpy(dtype=np.float64, na_value=np.nan), np.nan)
+        unreadable = np.append(np.isnan(parsed[:-1]) & present, False)
+        num, bad = parsed[codes], unreadable[codes]
     lo, hi = _BOUNDS.get(name, (-np.inf, np.inf))
     with np.errstate(invalid="ignore"):
         bad |= ~np.isnan(num) & ((num < lo) | (num > hi) | ~np.isfinite(num))
@@ -295,7 +304,7 @@ def _to_arrow_strings(values: pd.Series) -> pa.Array:
     """A pandas column of codes as a pyarrow large_string array (numbers and other scalars as text)."""
     try:
         arr = pa.array(values, from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
         arr = pa.array([None if v is None or v is pd.NA else str(v) for v in values.astype(object)])
     if pa.types.is_dictionary(arr.type):
         arr = arr.cast(arr.type.value_type)
@@ -303,68 +312,61 @@ def _to_arrow_strings(values: pd.Series) -> pa.Array:
         if pa.types.is_null(arr.type):
             return pa.array([None] * len(values), type=pa.large_string())
         arr = pa.array([None if v is None else str(v) for v in arr.to_pylist()], type=pa.large_string())
-    return arr.cast(pa.large_string())
+    return as_array(arr.cast(pa.large_string()))
 
 
 def _lists_from_strings(arr: pa.Array) -> CodeLists:
+    """Split cells on ``|`` (C speed), then handle each distinct piece once: other separators, normalisation."""
     n = len(arr)
-    arr = pc.replace_substring_regex(pc.fill_null(arr, ""), _LIST_SPLIT, "|")
-    lists = pc.split_pattern(arr, "|")
+    lists = pc.split_pattern(pc.fill_null(arr, ""), "|")
     parents = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False).astype(np.int64)
-    values = normalize_codes_array(pc.list_flatten(lists))
-    keep = pc.not_equal(values, "").to_numpy(zero_copy_only=False)
-    counts = np.bincount(parents[keep], minlength=n) if n else np.zeros(0, np.int64)
-    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    kept = values.filter(pa.array(keep)) if len(values) else values
-    return CodeLists(offsets, _as_array(kept))
+    pieces = pc.dictionary_encode(as_array(pc.list_flatten(lists)))
+    piece_idx = pieces.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    per_piece = [split_code_list(v) for v in pieces.dictionary.to_pylist()]
+    return _expand(n, parents, piece_idx, per_piece)
 
 
-def _as_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    if isinstance(values, pa.ChunkedArray):
-        return values.combine_chunks() if values.num_chunks else pa.array([], type=pa.large_string())
-    return values
+def _expand(n: int, parents: np.ndarray, piece_idx: np.ndarray, per_piece: list[list[str]]) -> CodeLists:
+    """Rows made of pieces, each distinct piece standing for 0..k codes, as CSR lists of dictionary codes."""
+    codes = list(dict.fromkeys(c for piece in per_piece for c in piece))
+    position = {c: i for i, c in enumerate(codes)}
+    piece_len = np.array([len(p) for p in per_piece], dtype=np.int64)
+    piece_start = np.concatenate([[0], np.cumsum(piece_len)])[:-1].astype(np.int64)
+    piece_codes = np.array([position[c] for p in per_piece for c in p], dtype=np.int32)
+    lens = piece_len[piece_idx] if len(piece_idx) else np.zeros(0, np.int64)
+    row_counts = (
+        np.bincount(parents, weights=lens, minlength=n).astype(np.int64) if n else np.zeros(0, np.int64)
+    )
+    offsets = np.concatenate([[0], np.cumsum(row_counts)]).astype(np.int64)
+    total = int(lens.sum())
+    firsts = np.repeat(piece_start[piece_idx] if len(piece_idx) else piece_start[:0], lens)
+    within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lens) - lens, lens)
+    gathered = piece_codes[firsts + within] if total else np.zeros(0, np.int32)
+    values = pa.DictionaryArray.from_arrays(
+        pa.array(gathered, type=pa.int32()), pa.array(codes, type=pa.large_string())
+    )
+    return CodeLists(offsets, values)
 
 
 def _lists_from_objects(values: pd.Series) -> CodeLists:
-    """Cells that hold list-likes (or mixed with strings/NaN); the exact scalar path, used for these rare inputs."""
-    rows = [split_code_list(v) for v in values.astype(object)]
-    offsets = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
-    flat = [c for r in rows for c in r]
-    return CodeLists(offsets, pa.array(flat, type=pa.large_string()))
+    """Cells that hold list-likes (or mixed with strings/NaN); every cell is its own piece."""
+    per_cell = [split_code_list(v) for v in values.astype(object)]
+    n = len(per_cell)
+    return _expand(n, np.arange(n, dtype=np.int64), np.arange(n, dtype=np.int64), per_cell)
 
 
-def _code_lists(frame: pd.DataFrame, header: Any | None, wide: list[Any]) -> CodeLists:
+def _code_lists(frame: pd.DataFrame, headers: list[Any]) -> CodeLists:
+    """One list column, several wide columns, or (first) a separate principal column, as CSR lists."""
     n = len(frame)
-    if header is None and not wide:
-        return CodeLists(np.zeros(n + 1, np.int64), pa.array([], type=pa.large_string()))
-    if header is not None:
-        col = frame[header]
+    if not headers:
+        return _expand(n, np.zeros(0, np.int64), np.zeros(0, np.int64), [])
+    if len(headers) == 1:
+        col = frame[headers[0]]
         if col.dtype == object and col.map(lambda v: isinstance(v, list | tuple | np.ndarray | set)).any():
             return _lists_from_objects(col)
         return _lists_from_strings(_to_arrow_strings(col))
-    # wide columns: join in order, then split once
-    parts = [pc.fill_null(_to_arrow_strings(frame[h]), "") for h in wide]
-    joined = (
-        pc.binary_join_element_wise(*parts, pa.scalar("|", pa.large_string())) if len(parts) > 1 else parts[0]
-    )
-    return _lists_from_strings(joined)
-
-
-def _prepend(first: pa.Array, lists: CodeLists) -> CodeLists:
-    """Put a separately given principal procedure in front of the procedure list (skipped where empty)."""
-    first = normalize_codes_array(first)
-    has = pc.not_equal(first, "").to_numpy(zero_copy_only=False)
-    lengths = lists.lengths + has
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    take = np.empty(int(offsets[-1]), np.int64)
-    pos_first = offsets[:-1][has]
-    mask = np.ones(len(take), bool)
-    mask[pos_first] = False
-    combined = pa.concat_arrays([_as_array(lists.values), _as_array(first.filter(pa.array(has)))])
-    m = len(lists.values)
-    take[mask] = np.arange(m)
-    take[pos_first] = m + np.arange(int(has.sum()))
-    return CodeLists(offsets, combined.take(pa.array(take)))
+    parts = [pc.fill_null(_to_arrow_strings(frame[h]), "") for h in headers]
+    return _lists_from_strings(pc.binary_join_element_wise(*parts, pa.scalar("|", pa.large_string())))
 
 
 def prepare_records(
@@ -396,16 +398,16 @@ def prepare_records(
         nums[name], invalid_cols[name] = _parse_number(col(name), n, name)
 
     pdx_col = col("principal_dx")
-    pdx = (
-        normalize_codes_array(_to_arrow_strings(pdx_col))
-        if pdx_col is not None
-        else pa.array([""] * n, type=pa.large_string())
+    pdx = normalize_codes_array(
+        _to_arrow_strings(pdx_col) if pdx_col is not None else pa.nulls(n, type=pa.large_string())
     )
-    pdx = _as_array(pdx)
-    secondary = _code_lists(frame, mapping.get("secondary_dx"), wide.get("secondary_dx", []))
-    procedures = _code_lists(frame, mapping.get("procedures"), wide.get("procedures", []))
+    secondary = _code_lists(
+        frame, [mapping["secondary_dx"]] if "secondary_dx" in mapping else wide.get("secondary_dx", [])
+    )
+    proc_headers = [mapping["procedures"]] if "procedures" in mapping else wide.get("procedures", [])
     if "principal_procedure" in mapping:
-        procedures = _prepend(_to_arrow_strings(frame[mapping["principal_procedure"]]), procedures)
+        proc_headers = [mapping["principal_procedure"], *proc_headers]
+    procedures = _code_lists(frame, proc_headers)
 
     invalid = np.full(n, "", dtype=object)
     for name in ("ventilation_hours", "discharge_type", "los", "birth_weight", "age_days", "age", "sex"):

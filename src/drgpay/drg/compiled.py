@@ -106,8 +106,13 @@ class CompiledDrg:
 
 
 def _ids(codes: pa.Array, vocabulary: pa.Array) -> np.ndarray:
+    """Vocabulary positions of codes (``len(vocabulary)`` when unknown); a dictionary array is looked up once
+    per distinct code."""
     if len(codes) == 0:
         return np.zeros(0, np.int32)
+    if pa.types.is_dictionary(codes.type):
+        per_code = np.append(_ids(codes.dictionary, vocabulary), np.int32(len(vocabulary)))
+        return per_code[codes.indices.fill_null(-1).to_numpy(zero_copy_only=False)]
     found = pc.index_in(codes, value_set=vocabulary)
     return pc.fill_null(found, len(vocabulary)).to_numpy(zero_copy_only=False).astype(np.int32)
 

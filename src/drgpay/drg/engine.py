@@ -17,6 +17,7 @@ from __future__ import annotations
 import attrs
 import numpy as np
 
+from drgpay.codes import empty_mask
 from drgpay.drg.compiled import REASONS, UNGROUPABLE_DRG, Clause, CompiledDrg
 from drgpay.schema import PreparedRecords
 
@@ -144,7 +145,7 @@ def run_engine(c: CompiledDrg, r: PreparedRecords) -> EngineResult:
         reason[r.invalid == name] = _REASON[name]
     status[invalid] = INVALID
     pdx = rows_.pdx
-    missing = (r.principal_dx.to_numpy(zero_copy_only=False) == "") & ~invalid
+    missing = empty_mask(r.principal_dx) & ~invalid
     unknown = (pdx == c.n_dx) & ~missing & ~invalid
     grey = c.dx_grey[pdx] & ~invalid
     reason[missing] = _REASON["missing_principal_dx"]
