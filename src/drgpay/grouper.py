@@ -290,54 +290,6 @@ def _warnings(
     return pd.array(out.to_numpy(), dtype="string")
 
 
-def _categorical(codes: np.ndarray, categories: list[str]) -> Any:
-    """Integer codes (-1 = missing) as a categorical with fixed categories, so chunks concatenate cleanly."""
-    return pd.Categorical.from_codes(codes.astype(np.int64), dtype=pd.CategoricalDtype(categories))
-
-
-def records_from_prepared(prepared: PreparedRecords) -> list[Record]:
-    """Prepared arrays back to one :class:`Record` per row (for the reference grouper)."""
-    pdx = prepared.principal_dx.to_pylist()
-    return [
-        Record(
-            principal_dx=pdx[i] or "",
-            secondary_dx=tuple(prepared.secondary_dx.row(i)),
-            procedures=tuple(prepared.procedures.row(i)),
-            sex=int(prepared.sex[i]),
-            age=float(prepared.age[i]),
-            age_days=float(prepared.age_days[i]),
-            birth_weight=float(prepared.birth_weight[i]),
-            ventilation_hours=float(prepared.ventilation_hours[i]),
-            invalid=str(prepared.invalid[i]),
-        )
-        for i in range(prepared.n)
-    ]
-
-
-def _warnings(
-    prepared: PreparedRecords, unknown_sdx: np.ndarray, unknown_proc: np.ndarray
-) -> pd.api.extensions.ExtensionArray:
-    """``unknown_secondary_dx:A,B; unknown_procedure:C`` for rows with codes the grouper does not know."""
-    texts: dict[int, list[str]] = {}
-    for label, lists, unknown in (
-        ("unknown_secondary_dx", prepared.secondary_dx, unknown_sdx),
-        ("unknown_procedure", prepared.procedures, unknown_proc),
-    ):
-        if not unknown.any():
-            continue
-        rows = lists.row_index()[unknown]
-        codes = lists.values.filter(pa.array(unknown)).to_pylist()
-        grouped: dict[int, list[str]] = {}
-        for row, code in zip(rows.tolist(), codes, strict=True):
-            grouped.setdefault(row, []).append(code)
-        for row, found in grouped.items():
-            texts.setdefault(row, []).append(f"{label}:{','.join(found)}")
-    out = np.full(prepared.n, None, dtype=object)
-    for row, parts in texts.items():
-        out[row] = "; ".join(parts)
-    return pd.array(out, dtype="string")
-
-
 def _raise_invalid(df: pd.DataFrame, prepared: PreparedRecords) -> None:
     problems = []
     for column, mask in prepared.invalid_columns.items():
