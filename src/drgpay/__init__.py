@@ -22,4 +22,6 @@ __all__ = [
     "group",
     "list_groupers",
     "load_grouper",
+    "money",
+    "report",
 ]

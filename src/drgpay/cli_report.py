@@ -1,0 +1,100 @@
+"""``drgpay report``: compare a baseline and a current period and write the tables to one Excel workbook.
+
+The main CLI calls :func:`register` with its ``add_subparsers()`` object; the parsed namespace carries
+``func=run_report`` which returns the process exit code (0 success, 1 bad input).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from drgpay.report import report_tables, write_excel
+
+__all__ = ["build_report", "read_table", "register", "run_report"]
+
+_CSV = {".csv", ".txt", ".tsv"}
+_PARQUET = {".parquet", ".pq"}
+
+
+def read_table(path: str | os.PathLike[str], *, encoding: str = "utf-8-sig") -> pd.DataFrame:
+    """Read a CSV (all columns as text: codes like ``0000`` survive, amounts stay exact) or Parquet file.
+
+    Empty CSV cells are missing values. The report functions parse amounts exactly from the text.
+    """
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix in _CSV:
+        sep = "\t" if suffix == ".tsv" else ","
+        return pd.read_csv(p, sep=sep, dtype=str, keep_default_na=False, na_values=[""], encoding=encoding)
+    if suffix in _PARQUET:
+        return pd.read_parquet(p)
+    raise ValueError(f"{p.name}: unsupported file type {suffix or '(none)'}; use .csv, .tsv or .parquet")
+
+
+def build_report(
+    baseline: str | os.PathLike[str],
+    current: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    by: str | list[str] = "drg",
+    applications: str | os.PathLike[str] | None = None,
+    encoding: str = "utf-8-sig",
+) -> dict[str, pd.DataFrame]:
+    """Read the two periods (and special-case applications), build the tables and write them to *output*."""
+    tables = report_tables(
+        read_table(baseline, encoding=encoding),
+        read_table(current, encoding=encoding),
+        by=by,
+        applications=None if applications is None else read_table(applications, encoding=encoding),
+    )
+    write_excel(tables, output)
+    return tables
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """Run the ``report`` subcommand from parsed arguments; print what was written; return the exit code."""
+    by = [c.strip() for c in str(args.by).split(",") if c.strip()]
+    try:
+        tables = build_report(
+            args.baseline,
+            args.current,
+            args.output,
+            by=by,
+            applications=args.applications,
+            encoding=args.encoding,
+        )
+    except (ValueError, OSError, ImportError) as err:
+        print(f"drgpay report: error: {err}", file=sys.stderr)
+        return 1
+    sheets = ", ".join(f"{name} ({len(t)} rows)" for name, t in tables.items())
+    print(f"wrote {args.output}: {sheets}")
+    return 0
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``report`` subcommand to an ``argparse`` subparsers object and return its parser."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "report",
+        help="compare a baseline and a current period; write the tables to Excel",
+        description=(
+            "Per-group cost deltas (cases, mean cost, change in yuan and percent, patient burden), case mix and "
+            "efficiency indices, surplus/loss by case type and special-case statistics, one sheet per table. "
+            "Money is exact to 0.01 yuan, rounded half up."
+        ),
+    )
+    parser.add_argument("--baseline", required=True, help="baseline period cases (.csv or .parquet)")
+    parser.add_argument("--current", required=True, help="current period cases (.csv or .parquet)")
+    parser.add_argument("--output", required=True, help="Excel workbook to write (.xlsx)")
+    parser.add_argument("--by", default="drg", help="group column(s), comma separated (default: drg)")
+    parser.add_argument(
+        "--applications", default=None, help="special-case applications with a decision column (optional)"
+    )
+    parser.add_argument("--encoding", default="utf-8-sig", help="CSV encoding (default: utf-8-sig; e.g. gbk)")
+    parser.set_defaults(func=run_report)
+    return parser
