@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from drgpay import money, report  # subpackages: drgpay.report.cost_deltas, drgpay.money.to_fen, …
 from drgpay.api import DEFAULT_GROUPER, explain, group
 from drgpay.definitions import DefinitionError, list_groupers
 from drgpay.grouper import Explanation, Grouper, GrouperIncompleteError, load_grouper
