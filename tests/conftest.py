@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,14 @@ import pytest
 import drgpay
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_grouper_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Compiled-grouper cache files of the test session stay in a temporary folder, not in the user's home."""
+    os.environ["DRGPAY_CACHE"] = str(tmp_path_factory.mktemp("drgpay-cache"))
+
+
 RAW = REPO.parent / "shared" / "data" / "raw"
 
 

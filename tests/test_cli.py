@@ -82,3 +82,22 @@ def test_groupers_and_explain(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["explain", "--principal-dx", "J18.900", "--secondary-dx", "J09.x00", "--sex", "1", "--age", "70"]
     assert main(argv) == 0
     assert "cancelled: exclusion table 101" in capsys.readouterr().out
+
+
+def test_compiled_grouper_cache_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from drgpay import grouper as grouper_module
+
+    monkeypatch.setenv("DRGPAY_CACHE", str(tmp_path))
+    folder = drgpay.definitions.find_grouper("chs-drg-1.1")
+    stamp = (("test", 0, 0),)
+    first = grouper_module._disk_cached(folder, stamp)
+    files = list(tmp_path.glob("grouper-*.pickle"))
+    assert len(files) == 1
+    second = grouper_module._disk_cached(folder, stamp)
+    assert second is not first and second.content_hash == first.content_hash
+    df = pd.read_csv(SAMPLE, dtype=str)
+    pd.testing.assert_frame_equal(second.group(df), first.group(df))
+    files[0].write_bytes(b"not a pickle")
+    assert grouper_module._disk_cached(folder, stamp).content_hash == first.content_hash
+    monkeypatch.setenv("DRGPAY_CACHE", "0")
+    assert grouper_module.cache_dir() is None

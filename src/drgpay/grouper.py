@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib
 import math
+import os
+import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -16,6 +19,7 @@ import pyarrow as pa
 
 from drgpay import __version__
 from drgpay.definitions import Definition, DefinitionError, find_grouper, load_definition
+from drgpay.definitions.manifest import read_manifest
 from drgpay.drg.compiled import REASONS, STATUSES, CompiledDrg, compile_drg
 from drgpay.drg.engine import run_engine
 from drgpay.drg.reference import Record, RuleBook, reference_group
@@ -301,13 +305,52 @@ def _raise_invalid(df: pd.DataFrame, prepared: PreparedRecords) -> None:
         raise SchemaError("unreadable values — " + "; ".join(problems))
 
 
+def cache_dir() -> Path | None:
+    """Where compiled CHS-DRG groupers are kept between runs: ``$DRGPAY_CACHE`` (``0`` turns caching off),
+    else ``$XDG_CACHE_HOME/drgpay`` or ``~/.cache/drgpay``."""
+    env = os.environ.get("DRGPAY_CACHE")
+    if env == "0":
+        return None
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "drgpay"
+
+
+def _disk_cached(folder: Path, stamp: tuple[tuple[str, int, int], ...]) -> Grouper:
+    """Load and compile a CHS-DRG grouper, reusing the compiled form saved by an earlier run when the folder's
+    files are unchanged (the key covers every file's path, size and modification time, and drgpay's version)."""
+    base = cache_dir()
+    key = hashlib.sha256(repr((str(folder), stamp, __version__)).encode()).hexdigest()[:32]
+    path = base / f"grouper-{key}.pickle" if base else None
+    if path is not None and path.is_file():
+        try:
+            with path.open("rb") as fh:
+                cached = pickle.load(fh)
+            if isinstance(cached, Grouper):
+                return cached
+        except Exception:  # a stale or truncated cache file is rebuilt, never trusted
+            pass
+    grouper = Grouper(load_definition(folder))
+    if path is not None and grouper.complete:
+        grouper.compiled  # noqa: B018 - compile before saving
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            with tmp.open("wb") as fh:
+                pickle.dump(grouper, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            tmp.replace(path)
+        except OSError:
+            pass  # a read-only home directory only costs speed
+    return grouper
+
+
 @functools.lru_cache(maxsize=16)
-def _load_cached(folder: Path, stamp: tuple[int, ...]) -> Any:
-    definition = load_definition(folder)
-    if definition.manifest.scheme == "dip":
+def _load_cached(folder: Path, stamp: tuple[tuple[str, int, int], ...]) -> Any:
+    manifest = read_manifest(folder / "grouper.toml")
+    if manifest.scheme == "dip":
         dip = importlib.import_module("drgpay.dip")  # the DIP engine, loaded only for a DIP definition
-        return dip.DipGrouper(definition)
-    return Grouper(definition)
+        return dip.DipGrouper(load_definition(folder))
+    return _disk_cached(folder, stamp)
 
 
 def load_grouper(name_or_path: str | Path) -> Any:
@@ -316,5 +359,7 @@ def load_grouper(name_or_path: str | Path) -> Any:
     Returns a :class:`Grouper` for CHS-DRG definitions and a :class:`drgpay.dip.DipGrouper` for DIP ones.
     """
     folder = find_grouper(name_or_path)
-    stamp = tuple(p.stat().st_mtime_ns for p in sorted(folder.iterdir()) if p.is_file())
+    stamp = tuple(
+        (p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.iterdir()) if p.is_file()
+    )
     return _load_cached(folder, stamp)
