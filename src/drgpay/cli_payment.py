@@ -1,0 +1,254 @@
+"""``drgpay pay`` and ``drgpay calibrate``: payment and calibration from files.
+
+The main CLI calls :func:`register` with its ``add_subparsers()`` object; each parsed namespace carries
+``func`` (:func:`run_pay` or :func:`run_calibrate`) which returns the process exit code (0 success, 1 bad
+input). The work is done by :func:`pay_file` and :func:`calibrate_file`, usable from Python as well.
+
+- ``drgpay pay GROUPED --policy POLICY [--output OUT] [--special APPLICATIONS]``: GROUPED is a CSV or Parquet
+  file of cases joined with their grouping (``drg`` or ``dip_group``, ``status``, ``reason``); POLICY a policy
+  folder or TOML file. OUT (``.csv`` or ``.parquet``) gets the input columns followed by the payment columns,
+  the payment reason as ``payment_reason`` (any other clash gets ``_payment``); without OUT a summary by case type is printed.
+- ``drgpay calibrate HISTORY [--scheme drg|dip] [--budget AMOUNT] [--output DIR]``: weights (DIP: scores) from
+  historical grouped cases; with ``--budget`` (DIP: the fund) also the base rate (point value). With
+  ``--output`` a policy folder is written, else the weights table is printed as CSV.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from drgpay.payment import (
+    PaymentError,
+    calibrate_dip_policy,
+    calibrate_dip_scores,
+    calibrate_drg_policy,
+    calibrate_weights,
+    load_policy,
+    pay,
+    save_policy,
+)
+from drgpay.payment.citytables import read_text
+from drgpay.payment.policy import DipPolicy, DrgPolicy
+
+__all__ = ["calibrate_file", "pay_file", "read_cases", "register", "run_calibrate", "run_pay", "write_table"]
+
+_CSV = {".csv", ".txt", ".tsv"}
+_PARQUET = {".parquet", ".pq"}
+
+
+def read_cases(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a CSV (UTF-8 with or without BOM, or GBK; every column as text so codes like ``0000`` and amounts
+    survive exactly; empty cells missing) or a Parquet file."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix in _CSV:
+        text, _ = read_text(p)
+        sep = "\t" if suffix == ".tsv" else ","
+        return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[""])
+    if suffix in _PARQUET:
+        return pd.read_parquet(p)
+    raise ValueError(f"{p.name}: unsupported file type {suffix or '(none)'}; use .csv, .tsv or .parquet")
+
+
+def write_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write ``frame`` as CSV (UTF-8, no index) or Parquet, by the file's extension."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix in _PARQUET:
+        frame.to_parquet(p, index=False)
+    elif suffix in _CSV:
+        frame.to_csv(p, index=False, sep="\t" if suffix == ".tsv" else ",", lineterminator="\n")
+    else:
+        raise ValueError(f"{p.name}: unsupported output type {suffix or '(none)'}; use .csv or .parquet")
+    return p
+
+
+def pay_file(
+    grouped: str | os.PathLike[str],
+    policy: str | os.PathLike[str] | DrgPolicy | DipPolicy,
+    *,
+    output: str | os.PathLike[str] | None = None,
+    special: str | os.PathLike[str] | None = None,
+) -> pd.DataFrame:
+    """Pay the cases of a file under a policy; returns (and writes to ``output``) cases + payment columns."""
+    cases = read_cases(grouped)
+    pol = policy if isinstance(policy, DrgPolicy | DipPolicy) else load_policy(policy)
+    apps = read_cases(special) if special is not None else None
+    paid = pay(cases, pol, special_cases=apps)
+    renamed = paid.rename(columns={"reason": "payment_reason"})
+    renamed = renamed.rename(columns={c: f"{c}_payment" for c in renamed.columns if c in cases.columns})
+    result = cases.join(renamed)
+    result.attrs = dict(paid.attrs)
+    if output is not None:
+        write_table(result, output)
+    return result
+
+
+def _summary(paid: pd.DataFrame) -> pd.DataFrame:
+    grouped = paid.groupby("case_type", observed=False)
+    out = pd.DataFrame(
+        {
+            "cases": grouped.size(),
+            "standard": grouped["standard"].sum(min_count=1).round(2),
+            "fund_payment": grouped["fund_payment"].sum(min_count=1).round(2),
+            "patient_payment": grouped["patient_payment"].sum(min_count=1).round(2),
+        }
+    )
+    return out[out["cases"] > 0]
+
+
+def _year_weights(text: str | None, history: pd.DataFrame, year: str | None) -> dict[str, str] | None:
+    """``2021=1,2022=2,2023=7`` or ``1:2:7`` (in increasing year order)."""
+    if not text:
+        return None
+    if "=" in text:
+        pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
+        return {k.strip(): v.strip() for k, v in pairs}
+    if year is None:
+        raise ValueError("--year-weights 1:2:7 needs --year-column")
+    parts = [p.strip() for p in text.replace(",", ":").split(":") if p.strip()]
+    years = sorted(history[year].astype(str).unique())
+    if len(parts) != len(years):
+        raise ValueError(
+            f"--year-weights gives {len(parts)} weights for {len(years)} years ({', '.join(years)})"
+        )
+    return dict(zip(years, parts, strict=True))
+
+
+def calibrate_file(
+    history: str | os.PathLike[str],
+    *,
+    scheme: str = "drg",
+    budget: str | None = None,
+    output: str | os.PathLike[str] | None = None,
+    name: str | None = None,
+    effective_from: str | None = None,
+    effective_to: str | None = None,
+    year: str | None = None,
+    year_weights: str | None = None,
+    trim: str | None = None,
+    min_cases: int = 1,
+) -> DrgPolicy | DipPolicy | pd.DataFrame:
+    """Calibrate from a history file: a policy written to ``output`` (returned), or the weights table.
+
+    Dates default to the year after the last history year (needs ``year``); they are required for a policy.
+    """
+    hist = read_cases(history)
+    weights = _year_weights(year_weights, hist, year)
+    common: dict[str, Any] = {"year": year, "year_weights": weights, "trim": trim, "min_cases": min_cases}
+    if output is None:
+        if scheme == "drg":
+            return calibrate_weights(hist, **common)
+        return calibrate_dip_scores(hist, **common)
+    if effective_from is None or effective_to is None:
+        if year is None:
+            raise ValueError(
+                "give --effective-from and --effective-to (or --year-column to default to the next year)"
+            )
+        next_year = int(max(hist[year].astype(str))) + 1
+        effective_from = effective_from or f"{next_year}-01-01"
+        effective_to = effective_to or f"{next_year}-12-31"
+    label = name or f"calibrated from {Path(history).name}"
+    policy: DrgPolicy | DipPolicy
+    if scheme == "drg":
+        policy = calibrate_drg_policy(
+            hist,
+            name=label,
+            effective_from=effective_from,
+            effective_to=effective_to,
+            budget=budget,
+            **common,
+        )
+    else:
+        policy = calibrate_dip_policy(
+            hist, name=label, effective_from=effective_from, effective_to=effective_to, fund=budget, **common
+        )
+    save_policy(policy, output)
+    return policy
+
+
+def _fail(command: str, exc: Exception) -> int:
+    print(f"drgpay {command}: error: {exc}", file=sys.stderr)
+    return 1
+
+
+def run_pay(args: argparse.Namespace) -> int:
+    """Entry point of ``drgpay pay``."""
+    try:
+        result = pay_file(args.grouped, args.policy, output=args.output, special=args.special)
+    except (PaymentError, ValueError, OSError) as exc:
+        return _fail("pay", exc)
+    if args.output is None:
+        print(_summary(result).to_string())
+    else:
+        print(f"paid {len(result)} cases → {args.output}")
+    return 0
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    """Entry point of ``drgpay calibrate``."""
+    try:
+        result = calibrate_file(
+            args.history,
+            scheme=args.scheme,
+            budget=args.budget,
+            output=args.output,
+            name=args.name,
+            effective_from=args.effective_from,
+            effective_to=args.effective_to,
+            year=args.year_column,
+            year_weights=args.year_weights,
+            trim=args.trim,
+            min_cases=args.min_cases,
+        )
+    except (PaymentError, ValueError, OSError) as exc:
+        return _fail("calibrate", exc)
+    if isinstance(result, pd.DataFrame):
+        sys.stdout.write(result.to_csv(index=False, lineterminator="\n"))
+    else:
+        print(f"policy {result.name!r} written to {args.output}")
+    return 0
+
+
+def register(subparsers: Any) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """Add the ``pay`` and ``calibrate`` subcommands to an argparse subparsers object."""
+    p = subparsers.add_parser(
+        "pay",
+        help="pay grouped cases under a dated policy",
+        description="Pay every case of GROUPED under POLICY (DRG or DIP by the policy file).",
+    )
+    p.add_argument(
+        "grouped", help="CSV or Parquet: cases joined with their grouping (drg or dip_group, status)"
+    )
+    p.add_argument("--policy", required=True, help="policy folder (with policy.toml) or TOML file")
+    p.add_argument("--output", "-o", help="write cases + payment columns here (.csv or .parquet)")
+    p.add_argument("--special", help="特例单议 applications (CSV or Parquet) to apply")
+    p.set_defaults(func=run_pay)
+
+    c = subparsers.add_parser(
+        "calibrate",
+        help="calibrate weights / scores and a base rate from history",
+        description="Calibrate DRG weights (or DIP scores) from historical grouped cases.",
+    )
+    c.add_argument("history", help="CSV or Parquet of grouped historical cases with total_cost")
+    c.add_argument("--scheme", choices=["drg", "dip"], default="drg")
+    c.add_argument("--budget", help="yuan: DRG budget for the base rate, or DIP fund for the point value")
+    c.add_argument("--output", "-o", help="write a policy folder here (policy.toml + tables)")
+    c.add_argument("--name", help="policy name")
+    c.add_argument("--effective-from", help="first discharge date the policy applies to (YYYY-MM-DD)")
+    c.add_argument("--effective-to", help="last discharge date the policy applies to (YYYY-MM-DD)")
+    c.add_argument("--year-column", help="column holding each case's year")
+    c.add_argument("--year-weights", help="e.g. 1:2:7 (oldest to newest) or 2021=1,2022=2,2023=7")
+    c.add_argument(
+        "--trim", choices=["iqr", "log_sd", "percentile"], help="outlier trimming before the means"
+    )
+    c.add_argument("--min-cases", type=int, default=1, help="groups with fewer cases are flagged unstable")
+    c.set_defaults(func=run_calibrate)
+    return p, c

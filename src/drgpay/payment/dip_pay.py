@@ -1,0 +1,293 @@
+"""DIP per-case payment under a :class:`~drgpay.payment.policy.DipPolicy`.
+
+Paths follow the DRG order (invalid, exclusions, ungroupable, group exclusions, missing score, no point value
+or coefficient, no cost, case rules), then the deviation test:
+
+- cost ratio r = total cost / basis, basis = the group's historical mean cost (× the case's coefficient with
+  ``deviation_basis = "mean_cost_x_level"``);
+- r ≤ 0.5 (``low``) → points = score × r, ``low_cost``; r ≥ 2 (``high``) → points = score × (r − 1),
+  ``high_cost``; in general score × (slope·r + intercept), never below 0; otherwise points = score,
+  ``normal``.
+
+Score is the catalogue score × the case's ``aux_coefficient`` (辅助目录, 1 when the column is absent or
+empty). Rounding: points are evaluated exactly and rounded once to ``points_places`` decimals (half up); the
+standard is points × point value × coefficient, exact, rounded once to the fen.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from fractions import Fraction
+
+import numpy as np
+import pandas as pd
+
+from drgpay.payment._engine import (
+    Tracer,
+    apply_amounts,
+    check_dates,
+    exclusion_stage,
+    factorize_rows,
+    finish,
+    high_bound,
+    invalid_and_offpath,
+    low_bound,
+    pay_fallback,
+    prepare,
+    resolve_factors,
+    round_fen,
+    rule_matches,
+    split_and_finish,
+    with_grouping_reason,
+    yuan,
+)
+from drgpay.payment._exact import dec, fraction_round_half_up, round_half_up
+from drgpay.payment.errors import PaymentInputError, PolicyError, describe_rows
+from drgpay.payment.keys import WILDCARD
+from drgpay.payment.policy import DeviationBand, DipPolicy
+
+__all__ = ["pay_dip"]
+
+
+def _match_point_value(policy: DipPolicy, ins: str) -> int:
+    exact = [k for k, p in enumerate(policy.point_values) if p.insurance_type == ins]
+    if exact:
+        return exact[0]
+    wild = [k for k, p in enumerate(policy.point_values) if p.insurance_type == WILDCARD]
+    return wild[0] if wild else -1
+
+
+def _coefficient(policy: DipPolicy, level: str, hosp: str) -> tuple[Decimal, str] | None:
+    if hosp and hosp in policy.hospital_coefficients:
+        return policy.hospital_coefficients[hosp], f"hospital {hosp}"
+    if level in policy.level_coefficients:
+        return policy.level_coefficients[level], f"level {level}"
+    if policy.default_coefficient is not None:
+        return policy.default_coefficient, "default"
+    return None
+
+
+def _aux(cases: pd.DataFrame) -> tuple[np.ndarray, list[Decimal]]:
+    """Per-row auxiliary coefficient id and the distinct values (1 when absent)."""
+    n = len(cases)
+    if "aux_coefficient" not in cases.columns:
+        return np.zeros(n, dtype="int64"), [Decimal(1)]
+    raw = pd.to_numeric(cases["aux_coefficient"], errors="coerce")
+    filled = cases["aux_coefficient"].notna() & (cases["aux_coefficient"].astype("string").str.strip() != "")
+    bad = np.flatnonzero((raw.isna() & filled).to_numpy() | (raw < 0).to_numpy())
+    if len(bad):
+        raise PaymentInputError(
+            f"column 'aux_coefficient': not a non-negative number in row(s) {describe_rows(cases, bad)}"
+        )
+    values = raw.to_numpy(dtype="float64", na_value=np.nan)
+    codes, uniques = pd.factorize(pd.Series(np.where(np.isnan(values), 1.0, values)))
+    return codes.astype("int64"), [dec(float(u)) for u in uniques]
+
+
+def _points(score: Decimal, cost_fen: int, basis: Decimal, band: DeviationBand, places: int) -> Decimal:
+    """Deviation points: score × (slope·r + intercept), r = cost / basis; exact, rounded once, not below 0."""
+    r = Fraction(cost_fen, 100) / Fraction(basis)
+    value = Fraction(score) * (Fraction(band.slope) * r + Fraction(band.intercept))
+    return max(fraction_round_half_up(value, places), Decimal(0))
+
+
+def pay_dip(cases: pd.DataFrame, policy: DipPolicy, tracer: Tracer | None = None) -> pd.DataFrame:
+    """Pay every row of ``cases`` under a DIP policy (see the module notes for paths and rounding)."""
+    if not isinstance(policy, DipPolicy):
+        raise TypeError("pay_dip needs a DipPolicy")
+    missing_date = check_dates(cases, policy)
+    w = prepare(cases, "dip_group", policy, tracer)
+    places = policy.points_places
+    w.trace(
+        True,
+        lambda: (
+            f"policy {policy.name!r} (effective {policy.effective_from} to {policy.effective_to}); "
+            f"DIP group {w.group[0] or '(none)'}, grouping status {w.status[0]}"
+        ),
+    )
+    if policy.basic_ignores_level:
+        basic = w.per_group(
+            lambda code: bool((s := policy.scores.get(code)) is not None and s.kind == "basic")
+        )
+    else:
+        basic = np.zeros(w.n, dtype=bool)
+    pv_id, coef_id, coefs = resolve_factors(
+        w,
+        lambda ins, _level: _match_point_value(policy, ins),
+        lambda level, hosp: _coefficient(policy, level, hosp),
+        basic,
+        "1 (基层病种: no level coefficient)",
+    )
+    no_coef_k = np.array([c is None for c in coefs] or [False], dtype=bool)
+    aux_id, aux_values = _aux(cases)
+
+    def unit_price(i: int) -> tuple[Decimal, str] | str:
+        if pv_id[i] < 0:
+            return "no_point_value"
+        coef = coefs[int(coef_id[i])]
+        if coef is None:
+            return "no_coefficient"
+        pv = policy.point_values[int(pv_id[i])]
+        text = f"point value {pv.value} ({policy.point_value_kind}) × coefficient {coef[0]} ({coef[1]})"
+        return pv.value * coef[0], text
+
+    def table_score(code: str) -> Decimal | None:
+        s = policy.scores.get(code)
+        return None if s is None else s.score
+
+    def fallback(mask: np.ndarray, rule_name: str, case_type: str, reason: str | np.ndarray) -> None:
+        pay_fallback(
+            w, mask, getattr(policy, rule_name), case_type, reason, unit_price, table_score, "points"
+        )
+
+    invalid, ungroupable, ambiguous = invalid_and_offpath(w)
+    # DIP has no ambiguous group: a row marked ambiguous is paid as ungroupable.
+    ungroupable |= ambiguous
+    fallback(invalid, "invalid", "excluded", with_grouping_reason(w, invalid, "invalid"))
+    excluded = exclusion_stage(w, policy, missing_date)
+    fallback(excluded, "excluded", "excluded", w.reason.copy())
+    ungroupable &= w.pending()
+    fallback(ungroupable, "ungroupable", "ungroupable", with_grouping_reason(w, ungroupable, "ungroupable"))
+    listed = w.pending() & np.isin(w.group, list(policy.exclusions.groups))
+    fallback(listed, "excluded", "excluded", "excluded_group")
+    in_table = w.per_group(lambda code: code in policy.scores)
+    has_score = w.per_group(lambda code: table_score(code) is not None)
+    fallback(w.pending() & ~in_table, "missing_score", "excluded", "group_not_in_policy")
+    fallback(w.pending() & in_table & ~has_score, "missing_score", "excluded", "no_score")
+    no_pv = w.pending() & (pv_id < 0)
+    w.assign(no_pv, "excluded", "no_point_value")
+    w.trace(no_pv, "no point value for this insurance type: not paid")
+    no_coef = w.pending() & (no_coef_k[coef_id] if w.n else np.zeros(0, dtype=bool))
+    w.assign(no_coef, "excluded", "no_coefficient")
+    w.trace(no_coef, "no coefficient for this hospital or level and no default: not paid")
+    no_cost = w.pending() & ~w.cost_ok
+    w.assign(no_cost, "excluded", "missing_total_cost")
+    w.trace(no_cost, "no total cost: not paid")
+
+    rows = np.flatnonzero(w.pending())
+    if not len(rows):
+        return finish(split_and_finish(w, policy, "points"), policy)
+    inverse, combos = factorize_rows(w.group[rows], pv_id[rows], coef_id[rows], aux_id[rows])
+    k = len(combos)
+    score_c: list[Decimal] = [Decimal(0)] * k
+    unit_c: list[Decimal] = [Decimal(0)] * k
+    basis_c: list[Decimal | None] = [None] * k
+    points_c: list[Decimal] = [Decimal(0)] * k
+    std_c = np.zeros(k, dtype="int64")
+    hi_c = np.full(k, np.iinfo("int64").max, dtype="int64")
+    lo_c = np.full(k, np.iinfo("int64").min, dtype="int64")
+    missing_mean: set[str] = set()
+    for c, (code_obj, pv, cid, aid) in enumerate(combos):
+        code = str(code_obj)
+        group = policy.scores[code]
+        assert group.score is not None
+        coef = coefs[int(cid)]
+        assert coef is not None
+        score = group.score * aux_values[int(aid)]
+        unit = policy.point_values[int(pv)].value * coef[0]
+        score_c[c], unit_c[c] = score, unit
+        points_c[c] = round_half_up(score, places)
+        std_c[c] = round_fen(points_c[c] * unit)
+        if policy.low is None and policy.high is None:
+            continue
+        if group.mean_cost is None or group.mean_cost <= 0:
+            missing_mean.add(code)
+            continue
+        basis = group.mean_cost * (coef[0] if policy.deviation_basis == "mean_cost_x_level" else 1)
+        basis_c[c] = basis
+        if policy.high is not None:
+            hi_c[c] = high_bound(policy.high.threshold * basis, policy.high.inclusive)
+        if policy.low is not None:
+            lo_c[c] = low_bound(policy.low.threshold * basis, policy.low.inclusive)
+    if missing_mean:
+        raise PolicyError(
+            f"policy {policy.name!r}: the deviation rule needs each group's mean_cost; missing for "
+            f"{', '.join(sorted(missing_mean))}"
+        )
+    points_f = np.array([float(x) for x in points_c])
+    w.amount[rows] = points_f[inverse]
+    traced = w.tracer is not None and rows[0] == 0
+    if traced:
+        c0 = int(inverse[0])
+        aux = aux_values[int(combos[c0][3])]
+        aux_text = f" × auxiliary coefficient {aux}" if aux != 1 else ""
+        w.trace(
+            True,
+            f"score {policy.scores[w.group[0]].score}{aux_text} = {points_c[c0]} points; "
+            f"{unit_price(0)[1]} = {unit_c[c0]} yuan per point",
+        )
+
+    decided = np.zeros(len(rows), dtype=bool)
+    for crule in policy.case_rules:
+        cand = np.zeros(w.n, dtype=bool)
+        cand[rows[~decided]] = True
+        hits = np.flatnonzero(rule_matches(w, crule, cand)[rows])
+        decided[hits] = True
+        w.case_type[rows[hits]] = crule.case_type
+        w.reason[rows[hits]] = f"rule:{crule.name}"
+        if crule.method in ("by_item", "cost_ratio"):
+            apply_amounts(w, rows[hits], crule.method, crule.ratio, std_c[inverse[hits]])
+        for pos in hits if crule.method in ("standard_ratio", "per_diem") else ():
+            i, c = int(rows[pos]), int(inverse[pos])
+            if crule.method == "standard_ratio":
+                assert crule.ratio is not None
+                pts = round_half_up(points_c[c] * crule.ratio, places)
+            else:
+                mean_los = policy.scores[w.group[i]].mean_los
+                if mean_los is None or mean_los <= 0:
+                    w.case_type[i] = "excluded"
+                    w.reason[i] = f"rule:{crule.name};no_mean_los"
+                    w.amount[i] = np.nan
+                    continue
+                share = min(Fraction(1), Fraction(dec(float(w.los[i]))) / Fraction(mean_los))
+                pts = fraction_round_half_up(Fraction(points_c[c]) * share, places)
+            w.amount[i] = float(pts)
+            w.std[i] = round_fen(pts * unit_c[c])
+            w.std_ok[i] = True
+        if traced and len(hits) and hits[0] == 0:
+            w.trace(
+                True,
+                f"case rule {crule.name!r} ({crule.method}) matches: {w.amount[0]} points, "
+                f"standard {yuan(w.std[0])}",
+            )
+
+    cost = w.cost[rows]
+    high = ~decided & (cost >= hi_c[inverse])
+    low = ~decided & ~high & (cost <= lo_c[inverse])
+    for mask, band, case_type, reason in (
+        (high, policy.high, "high_cost", "cost_ratio_above_high"),
+        (low, policy.low, "low_cost", "cost_ratio_below_low"),
+    ):
+        hits = np.flatnonzero(mask)
+        if band is None or not len(hits):
+            continue
+        w.case_type[rows[hits]] = case_type
+        w.reason[rows[hits]] = reason
+        for pos in hits:
+            i, c = int(rows[pos]), int(inverse[pos])
+            dev_basis = basis_c[c]
+            assert dev_basis is not None
+            pts = _points(score_c[c], int(w.cost[i]), dev_basis, band, places)
+            w.amount[i] = float(pts)
+            w.std[i] = round_fen(pts * unit_c[c])
+        w.std_ok[rows[hits]] = True
+        if traced and mask[0]:
+            c = int(inverse[0])
+            op = "≥" if case_type == "high_cost" else "≤"
+            w.trace(
+                True,
+                f"deviation case: r = cost {yuan(w.cost[0])} / basis {basis_c[c]} {op} {band.threshold}; "
+                f"points = score {score_c[c]} × ({band.slope}·r + {band.intercept}) = {w.amount[0]}; "
+                f"standard = points × {unit_c[c]} = {yuan(w.std[0])} (rounded once)",
+            )
+    normal = ~decided & ~high & ~low
+    nrows = rows[normal]
+    w.std[nrows] = std_c[inverse[normal]]
+    w.std_ok[nrows] = True
+    if traced and normal[0]:
+        w.trace(
+            True,
+            f"normal case: standard = {points_c[int(inverse[0])]} points × {unit_c[int(inverse[0])]} = "
+            f"{yuan(w.std[0])} (rounded once, half up)",
+        )
+    return finish(split_and_finish(w, policy, "points"), policy)

@@ -1,0 +1,46 @@
+"""``pay(cases, policy)``: the one entry point for per-case payment, DRG or DIP by the policy's class."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from drgpay.payment._engine import Tracer
+from drgpay.payment.dip_pay import pay_dip
+from drgpay.payment.drg_pay import pay_drg
+from drgpay.payment.policy import DipPolicy, DrgPolicy
+
+__all__ = ["pay"]
+
+
+def pay(
+    cases: pd.DataFrame,
+    policy: DrgPolicy | DipPolicy,
+    *,
+    special_cases: pd.DataFrame | None = None,
+    _tracer: Tracer | None = None,
+) -> pd.DataFrame:
+    """Pay every discharge under a dated policy; same index and order as ``cases``.
+
+    ``cases``: canonical columns (``total_cost``, ``self_paid`` / ``fund_paid``, ``insurance_type``,
+    ``hospital_level``, ``hospital_id``, ``discharge_date``, ``los``, ``discharge_type``) joined with the
+    grouping output (``drg`` for a :class:`DrgPolicy`, ``dip_group`` for a :class:`DipPolicy`, plus ``status``
+    and ``reason``). Returns ``case_type``, ``weight`` (DRG) or ``points`` (DIP), ``standard``,
+    ``fund_payment``, ``patient_payment``, ``surplus`` (standard − total cost) and ``reason`` (empty for a
+    normal case). Amounts are yuan, exact to the fen (see ``docs/payment.md`` for the rounding rule). Rows not
+    paid under the policy keep empty amounts and say why in ``reason``.
+
+    Raises :class:`PolicyDateError` when a case was discharged outside the policy's effective range, and
+    :class:`PaymentInputError` for missing columns or unreadable values (naming them). Approved 特例单议
+    applications in ``special_cases`` override their cases (see :func:`apply_special_cases`).
+    """
+    if isinstance(policy, DrgPolicy):
+        out = pay_drg(cases, policy, _tracer)
+    elif isinstance(policy, DipPolicy):
+        out = pay_dip(cases, policy, _tracer)
+    else:
+        raise TypeError(f"policy must be a DrgPolicy or DipPolicy, got {type(policy).__name__}")
+    if special_cases is not None:
+        from drgpay.payment.special import apply_special_cases
+
+        out = apply_special_cases(cases, out, special_cases, policy, _tracer=_tracer)
+    return out
