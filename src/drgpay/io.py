@@ -28,7 +28,8 @@ def _csv_header(path: Path, encoding: str) -> list[str]:
 
 def _detect_encoding(path: Path) -> str:
     """UTF-8 (with or without BOM) or GB18030 (a superset of GBK, common in Chinese exports)."""
-    head = path.read_bytes()[: 1 << 16]
+    with path.open("rb") as fh:
+        head = fh.read(1 << 16)
     if head.startswith(b"\xef\xbb\xbf"):
         return "utf-8-sig"
     try:
