@@ -82,6 +82,7 @@ def test_calibrate_then_pay_round_trip(tmp_path: Path, capsys: pytest.CaptureFix
     assert paid["case_id"].tolist() == ["c1", "c2", "c3"]
     assert paid["reason"].tolist() == ["", "no_mdc", ""]  # the grouping reason is kept
     assert paid["payment_reason"].tolist() == ["", "ungroupable:no_mdc", ""]
+    assert "reason_payment" not in paid.columns
     assert paid["case_type"].tolist() == ["normal", "ungroupable", "normal"]
     rate = policy.base_rates[0].rate
     weight = policy.weights["HC23"].weight

@@ -121,7 +121,7 @@ def test_fallbacks_and_reasons() -> None:
     )
     out = pay(frame, policy(ungroupable=FallbackRule("weight", weight="300")))
     assert out["case_type"].tolist() == ["ungroupable", "excluded", "excluded", "excluded"]
-    assert out["reason"].tolist() == ["ungroupable", "group_not_in_policy", "no_score", "invalid"]
+    assert out["payment_reason"].tolist() == ["ungroupable", "group_not_in_policy", "no_score", "invalid"]
     assert out["standard"].tolist()[:3] == [3600.0, 10000.0, 10000.0]
     assert np.isnan(out["standard"].iloc[3])
 
@@ -143,7 +143,7 @@ def test_missing_mean_cost_with_deviation_rule_is_a_policy_error() -> None:
 
 def test_no_point_value_and_bad_aux() -> None:
     out = pay(cases(insurance_type="居民"), policy(point_values=[PointValue("10", "职工")]))
-    assert out["reason"].iloc[0] == "no_point_value"
+    assert out["payment_reason"].iloc[0] == "no_point_value"
     with pytest.raises(PaymentInputError, match="aux_coefficient"):
         pay(cases(aux_coefficient="x"), policy())
 
@@ -189,7 +189,7 @@ def test_pays_the_output_of_the_dip_grouper() -> None:
     out = pay(frame, pol)
     assert len(out) == len(df)
     for (_, row), status in zip(out.iterrows(), grouped["status"].astype(str), strict=True):
-        assert row["reason"] or row["case_type"] == "normal"
+        assert row["payment_reason"] or row["case_type"] == "normal"
         if status == "grouped":
             assert not np.isnan(row["points"])
     # the auxiliary coefficient of the grouping multiplies the score

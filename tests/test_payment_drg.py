@@ -135,9 +135,9 @@ def test_every_row_paid_or_given_a_reason_and_order_kept() -> None:
     assert list(out.index) == list(frame.index)
     assert set(out["case_type"].astype(str)) <= set(CASE_TYPES)
     for _, row in out.iterrows():
-        assert not np.isnan(row["standard"]) or row["reason"], row
+        assert not np.isnan(row["standard"]) or row["payment_reason"], row
         if row["case_type"] != "normal":
-            assert row["reason"]
+            assert row["payment_reason"]
     assert list(out["case_type"].astype(str)) == [
         "normal",
         "ungroupable",
@@ -149,7 +149,7 @@ def test_every_row_paid_or_given_a_reason_and_order_kept() -> None:
         "excluded",
         "excluded",
     ]
-    assert list(out["reason"]) == [
+    assert list(out["payment_reason"]) == [
         "",
         "ungroupable",
         "ambiguous",
@@ -174,7 +174,11 @@ def test_status_inferred_from_code_when_absent() -> None:
 def test_ungroupable_rules() -> None:
     frame = cases(drg="0000", status="ungroupable", reason="no_mdc", total_cost=3000.0, self_paid=300.0)
     out = pay(frame, policy(ungroupable=FallbackRule("cost_ratio", ratio="0.7"))).iloc[0]
-    assert (out["case_type"], out["reason"], out["standard"]) == ("ungroupable", "ungroupable:no_mdc", 2100.0)
+    assert (out["case_type"], out["payment_reason"], out["standard"]) == (
+        "ungroupable",
+        "ungroupable:no_mdc",
+        2100.0,
+    )
     # fixed weight × base rate × coefficient: 0.3 × 9,575.25 × 0.92 = 2,642.769 → 2,642.77
     out = pay(frame, policy(ungroupable=FallbackRule("weight", weight="0.3"))).iloc[0]
     assert out["standard"] == 2642.77 and out["weight"] == 0.3
@@ -188,7 +192,7 @@ def test_ungroupable_rules() -> None:
 def test_no_base_rate_is_a_reason_not_a_crash() -> None:
     pol = policy(base_rates=[BaseRate("9575.25", insurance_type="职工")])
     out = pay(cases(2, insurance_type=["职工", "居民"]), pol)
-    assert out["reason"].tolist() == ["", "no_base_rate"]
+    assert out["payment_reason"].tolist() == ["", "no_base_rate"]
     assert np.isnan(out["standard"].iloc[1])
 
 
@@ -212,7 +216,7 @@ def test_hospital_coefficient_over_level_and_missing_coefficient() -> None:
     out = pay(cases(2, drg="GB11", hospital_id=["H9", "H1"]), pol)
     assert out["standard"].tolist() == [10532.78, 8809.23]  # 9,575.25 × 1.1 = 10,532.775
     out = pay(cases(drg="GB11", hospital_level=1), policy(default_coefficient=None))
-    assert out["reason"].iloc[0] == "no_coefficient"
+    assert out["payment_reason"].iloc[0] == "no_coefficient"
 
 
 def test_basic_groups_uniform() -> None:
@@ -233,7 +237,7 @@ def test_exclusions() -> None:
         4, drg=["GB11", "HC23", "HC23", "HC23"], los=[5, 61, 60, 5], insurance_type=["职工"] * 3 + ["居民"]
     )
     out = pay(frame, pol)
-    assert out["reason"].tolist() == ["excluded_group", "los_over_60", "", "insurance_not_covered"]
+    assert out["payment_reason"].tolist() == ["excluded_group", "los_over_60", "", "insurance_not_covered"]
     assert out["standard"].tolist()[:2] == [9000.0, 9000.0]
 
 
@@ -296,7 +300,7 @@ def test_case_rules_first_match_wins() -> None:
     ]
     frame = cases(5, discharge_type=[5, 5, 2, 1, 1], los=[1, 3, 4, 1, 4], total_cost=[9000.0] * 5)
     out = pay(frame, policy(case_rules=rules, high_cost=high()))
-    assert out["reason"].tolist() == ["rule:death_short", "", "rule:transfer", "rule:short_any", ""]
+    assert out["payment_reason"].tolist() == ["rule:death_short", "", "rule:transfer", "rule:short_any", ""]
     assert out["case_type"].tolist() == ["low_cost", "normal", "normal", "low_cost", "normal"]
     assert out["standard"].tolist() == [5285.54, 10571.08, 9000.0, 8456.86, 10571.08]
 
@@ -330,7 +334,7 @@ def test_cases_outside_the_policy_dates_are_refused_naming_rows() -> None:
 def test_dates_as_text_and_missing_dates() -> None:
     frame = cases(2, discharge_date=["2024-03-01", None])
     out = pay(frame, policy())
-    assert out["reason"].tolist() == ["", "missing_discharge_date"]
+    assert out["payment_reason"].tolist() == ["", "missing_discharge_date"]
     with pytest.raises(PaymentInputError, match="discharge_date"):
         pay(cases(discharge_date="not a date"), policy())
 
@@ -368,6 +372,27 @@ def test_output_records_the_policy() -> None:
     pol = policy()
     meta = pay(cases(), pol).attrs["drgpay_payment"]
     assert meta["policy"] == "worked example" and meta["content_hash"] == pol.content_hash()
+
+
+def test_joins_with_the_grouping_without_suffixes() -> None:
+    """``df.join(group(df)).join(pay(...))`` needs no suffix: the payment reason is ``payment_reason``."""
+    import drgpay
+
+    df = cases(2).drop(columns=["drg", "status"])
+    df["principal_dx"] = ["K22.301", "XXX"]
+    df["sex"] = 2
+    df["age"] = 60
+    group_result = drgpay.group(df)
+    assert group_result["drg"].tolist() == ["GZ15", "0000"]
+    pay_result = pay(df.join(group_result), policy(weights=[GroupWeight("GZ15", weight="0.8")]))
+    assert not set(pay_result.columns) & (set(df.columns) | set(group_result.columns))
+
+    joined = df.join(group_result).join(pay_result)  # raises ValueError on overlapping columns
+    assert list(joined.columns) == [*df.columns, *group_result.columns, *pay_result.columns]
+    assert joined["status"].tolist() == ["grouped", "ungroupable"]
+    assert joined["reason"].astype("string").fillna("").tolist() == ["", "unknown_principal_dx"]  # grouping
+    assert joined["payment_reason"].tolist() == ["", "ungroupable:unknown_principal_dx"]
+    assert joined["case_type"].astype(str).tolist() == ["normal", "ungroupable"]
 
 
 # ----------------------------------------------------------------------------------------------- explain
@@ -440,7 +465,7 @@ def test_every_row_comes_out_paid_or_with_a_reason(rows: list[tuple[object, ...]
     assert list(out.index) == list(frame.index) and len(out) == len(frame)
     for (_, row), cost in zip(out.iterrows(), frame["total_cost"], strict=True):
         assert row["case_type"] in CASE_TYPES
-        assert row["reason"] or (row["case_type"] == "normal" and not np.isnan(row["standard"]))
+        assert row["payment_reason"] or (row["case_type"] == "normal" and not np.isnan(row["standard"]))
         if not np.isnan(row["standard"]):
             assert row["standard"] >= 0 and to_fen(row["standard"]) / 100 == row["standard"]
             assert np.isnan(row["fund_payment"]) or row["fund_payment"] >= 0

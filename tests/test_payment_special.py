@@ -111,7 +111,13 @@ def test_apply_overrides_only_approved_cases() -> None:
     before = pay(frame, drg_policy())
     after = apply_special_cases(frame, before, applications, drg_policy())
     assert after["case_type"].astype(str).tolist() == ["normal", "special", "special", "normal", "special"]
-    assert after["reason"].tolist() == ["", "special:amount", "special:by_item", "", "special:regroup:HC25"]
+    assert after["payment_reason"].tolist() == [
+        "",
+        "special:amount",
+        "special:by_item",
+        "",
+        "special:regroup:HC25",
+    ]
     assert after["standard"].tolist() == [12000.0, 30000.56, 80000.0, 12000.0, 8000.0]
     assert after["fund_payment"].tolist() == [7000.0, 25000.56, 75000.0, 7000.0, 3000.0]
     assert after["weight"].tolist() == [1.2, 1.2, 1.2, 1.2, 0.8]

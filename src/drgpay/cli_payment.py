@@ -6,8 +6,9 @@ input). The work is done by :func:`pay_file` and :func:`calibrate_file`, usable 
 
 - ``drgpay pay GROUPED --policy POLICY [--output OUT] [--special APPLICATIONS]``: GROUPED is a CSV or Parquet
   file of cases joined with their grouping (``drg`` or ``dip_group``, ``status``, ``reason``); POLICY a policy
-  folder or TOML file. OUT (``.csv`` or ``.parquet``) gets the input columns followed by the payment columns,
-  the payment reason as ``payment_reason`` (any other clash gets ``_payment``); without OUT a summary by case type is printed.
+  folder or TOML file. OUT (``.csv`` or ``.parquet``) gets the input columns followed by the payment columns
+  (the payment reason is ``payment_reason``; a payment column the input already has gets ``_payment``);
+  without OUT a summary by case type is printed.
 - ``drgpay calibrate HISTORY [--scheme drg|dip] [--budget AMOUNT] [--output DIR]``: weights (DIP: scores) from
   historical grouped cases; with ``--budget`` (DIP: the fund) also the base rate (point value). With
   ``--output`` a policy folder is written, else the weights table is printed as CSV.
@@ -82,8 +83,7 @@ def pay_file(
     pol = policy if isinstance(policy, DrgPolicy | DipPolicy) else load_policy(policy)
     apps = read_cases(special) if special is not None else None
     paid = pay(cases, pol, special_cases=apps)
-    renamed = paid.rename(columns={"reason": "payment_reason"})
-    renamed = renamed.rename(columns={c: f"{c}_payment" for c in renamed.columns if c in cases.columns})
+    renamed = paid.rename(columns={c: f"{c}_payment" for c in paid.columns if c in cases.columns})
     result = cases.join(renamed)
     result.attrs = dict(paid.attrs)
     if output is not None:

@@ -295,9 +295,9 @@ def prepare(
 def check_dates(cases: pd.DataFrame, policy: DrgPolicy | DipPolicy) -> np.ndarray:
     """Refuse cases discharged outside the policy's range (:class:`PolicyDateError` naming rows).
 
-    Returns the mask of rows with no discharge date (paid as ``excluded``, reason ``missing_discharge_date``).
-    Without a ``discharge_date`` column nothing can be checked: a ``UserWarning`` says so and every row is
-    paid.
+    Returns the mask of rows with no discharge date (paid as ``excluded``, ``payment_reason``
+    ``missing_discharge_date``). Without a ``discharge_date`` column nothing can be checked: a ``UserWarning``
+    says so and every row is paid.
     """
     n = len(cases)
     if "discharge_date" not in cases.columns:
@@ -556,11 +556,11 @@ def split_and_finish(w: Work, policy: DrgPolicy | DipPolicy, amount_column: str)
             "fund_payment": fen_array_to_yuan(fund, fund_ok),
             "patient_payment": fen_array_to_yuan(patient, patient_ok & w.std_ok),
             "surplus": fen_array_to_yuan(surplus, surplus_ok),
-            "reason": w.reason.astype(str),
+            "payment_reason": w.reason.astype(str),
         },
         index=index,
     )
-    out["reason"] = out["reason"].astype("str")
+    out["payment_reason"] = out["payment_reason"].astype("str")
     return out
 
 

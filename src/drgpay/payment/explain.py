@@ -64,7 +64,7 @@ def explain_payment(
     out = pay(one, policy, special_cases=apps, _tracer=tracer)
     row = out.iloc[0]
     result: dict[str, Any] = {
-        str(k): (str(v) if k in ("case_type", "reason") else (None if pd.isna(v) else float(v)))
+        str(k): (str(v) if k in ("case_type", "payment_reason") else (None if pd.isna(v) else float(v)))
         for k, v in row.items()
     }
     return PaymentExplanation(case_id=case_id, steps=tuple(tracer.steps), result=result)

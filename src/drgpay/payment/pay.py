@@ -25,9 +25,10 @@ def pay(
     ``hospital_level``, ``hospital_id``, ``discharge_date``, ``los``, ``discharge_type``) joined with the
     grouping output (``drg`` for a :class:`DrgPolicy`, ``dip_group`` for a :class:`DipPolicy`, plus ``status``
     and ``reason``). Returns ``case_type``, ``weight`` (DRG) or ``points`` (DIP), ``standard``,
-    ``fund_payment``, ``patient_payment``, ``surplus`` (standard − total cost) and ``reason`` (empty for a
-    normal case). Amounts are yuan, exact to the fen (see ``docs/payment.md`` for the rounding rule). Rows not
-    paid under the policy keep empty amounts and say why in ``reason``.
+    ``fund_payment``, ``patient_payment``, ``surplus`` (standard − total cost) and ``payment_reason`` (empty
+    for a normal case; named apart from the grouping's ``reason`` so ``df.join(drgpay.group(df)).join(paid)``
+    needs no suffix). Amounts are yuan, exact to the fen (see ``docs/payment.md`` for the rounding rule). Rows
+    not paid under the policy keep empty amounts and say why in ``payment_reason``.
 
     Raises :class:`PolicyDateError` when a case was discharged outside the policy's effective range, and
     :class:`PaymentInputError` for missing columns or unreadable values (naming them). Approved 特例单议

@@ -167,7 +167,7 @@ class FallbackRule:
     ``by_item``: standard = total cost (按项目); ``cost_ratio``: total cost × ``ratio``; ``weight``:
     ``weight`` × base rate × coefficient (DRG) or ``weight`` points × point value × coefficient (DIP), where a
     missing ``weight`` means the table's value for the case's own code (e.g. a city's weight for ``0000`` or
-    ``HQY``); ``none``: not paid under this policy (amounts left empty, the reason says why).
+    ``HQY``); ``none``: not paid under this policy (amounts left empty, ``payment_reason`` says why).
     """
 
     method: str = attrs.field(default="by_item", validator=_one_of("fallback method", FALLBACK_METHODS))
@@ -247,7 +247,7 @@ class CaseRule:
     within ``min_los``..``max_los`` (inclusive; None: open) and whose group is in ``groups`` (empty: any).
     First matching rule wins. ``method``: ``standard_ratio`` (standard × ``ratio``; DIP: points × ratio),
     ``per_diem`` (standard × min(1, los / group mean LOS)), ``by_item``, ``cost_ratio`` (cost × ``ratio``).
-    ``case_type`` is what the row reports (``normal``, ``low_cost`` or ``high_cost``); the reason is
+    ``case_type`` is what the row reports (``normal``, ``low_cost`` or ``high_cost``); its ``payment_reason`` is
     ``rule:<name>``.
     """
 
@@ -508,7 +508,7 @@ class DrgPolicy:
     Standard of a normal case = RW × base rate × coefficient, formed exactly and rounded once to the fen (half
     up); a published per-group standard in ``standards`` (keyed by DRG, insurance type, level; ``*``
     wildcards) takes precedence. The coefficient is the hospital's own (``hospital_coefficients``), else its
-    level's (``level_coefficients``), else ``default_coefficient`` (None: such cases are not paid, reason
+    level's (``level_coefficients``), else ``default_coefficient`` (None: such cases are not paid, ``payment_reason``
     ``no_coefficient``); with ``basic_groups_uniform`` a 基础病组 is paid at coefficient 1 everywhere
     (同病同价).
     """

@@ -12,7 +12,7 @@ approve or reject each. An application table has one row per case:
 | ``group`` | the group to pay instead (method ``regroup``): a DRG or DIP group of the policy |
 | ``reason`` | free text (why the hospital applied) |
 
-Approved cases come out with ``case_type = "special"`` and ``reason = "special:<method>"``.
+Approved cases come out with ``case_type = "special"`` and ``payment_reason = "special:<method>"``.
 """
 
 from __future__ import annotations
@@ -154,7 +154,15 @@ def apply_special_cases(
     approved = (apps["decision"] == "approved").to_numpy()
     group_col = "drg" if isinstance(policy, DrgPolicy) else "dip_group"
     amount_col = "weight" if isinstance(policy, DrgPolicy) else "points"
-    columns = ["case_type", amount_col, "standard", "fund_payment", "patient_payment", "surplus", "reason"]
+    columns = [
+        "case_type",
+        amount_col,
+        "standard",
+        "fund_payment",
+        "patient_payment",
+        "surplus",
+        "payment_reason",
+    ]
     for method in METHODS:
         sel = approved & (apps["method"] == method).to_numpy()
         if not sel.any():
@@ -173,9 +181,9 @@ def apply_special_cases(
                 np.where(repaid["standard"].notna(), "special", repaid["case_type"].astype(str)),
                 categories=list(CASE_TYPES),
             )
-            repaid["reason"] = [
+            repaid["payment_reason"] = [
                 f"special:regroup:{g}" + (f";{r}" if r else "")
-                for g, r in zip(sub[group_col], repaid["reason"], strict=True)
+                for g, r in zip(sub[group_col], repaid["payment_reason"], strict=True)
             ]
         else:
             w = prepare(sub, group_col, policy)
@@ -205,7 +213,7 @@ def apply_special_cases(
             _tracer.add(
                 f"特例单议 approved ({method}): the case is re-paid; standard {yuan(decimal_to_fen(dec(std)))}"
                 if pd.notna(std)
-                else f"特例单议 approved ({method}): not payable ({out['reason'].iloc[0]})"
+                else f"特例单议 approved ({method}): not payable ({out['payment_reason'].iloc[0]})"
             )
     out.attrs = dict(paid.attrs)
     out.attrs.setdefault("drgpay_payment", {})
