@@ -4,7 +4,12 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from drgpay import money, payment, report  # subpackages: drgpay.report.cost_deltas, drgpay.money.to_fen, …
+from drgpay import (  # subpackages: drgpay.report.cost_deltas, drgpay.money.to_fen, …
+    dip,
+    money,
+    payment,
+    report,
+)
 from drgpay.api import DEFAULT_GROUPER, explain, group
 from drgpay.definitions import DefinitionError, list_groupers
 from drgpay.grouper import Explanation, Grouper, GrouperIncompleteError, load_grouper
@@ -22,6 +27,7 @@ __all__ = [
     "GrouperIncompleteError",
     "SchemaError",
     "__version__",
+    "dip",
     "explain",
     "explain_payment",
     "group",

@@ -44,6 +44,9 @@ def explain(
     *,
     columns: Mapping[str, str] | None = None,
     **options: Any,
-) -> Explanation:
-    """Group one record step by step; ``print()`` the result to read the trace."""
+) -> Explanation | Any:
+    """Group one record step by step; ``print()`` the result to read the trace.
+
+    Returns an :class:`~drgpay.Explanation` for CHS-DRG groupers and a :class:`drgpay.dip.DipExplanation` for
+    DIP groupers (which take ``catalog=``)."""
     return _grouper(grouper).explain(record, columns=columns, **options)

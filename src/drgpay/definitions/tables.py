@@ -324,14 +324,6 @@ def dip_cross_checks(tables: dict[str, pd.DataFrame], paths: dict[str, Path], co
     coef = aux["coefficient"]
     bad_coef = (coef != "") & (pd.to_numeric(coef.where(coef != "", "1"), errors="coerce") <= 0)
     _fail(paths["auxiliary.csv"], aux, bad_coef.to_numpy(dtype=bool), "coefficient", "must be positive")
-    if complete:
-        _fail(
-            paths["auxiliary.csv"],
-            aux,
-            (~aux["aux"].isin(set(clauses["aux"]))).to_numpy(),
-            "aux",
-            "item has no condition in auxiliary_clause.csv",
-        )
     cpath = paths["auxiliary_clause.csv"]
     kinds = clauses["role"].map(DIP_AUX_CODE_ROLES).fillna("")
     needs = (kinds != "").to_numpy()
@@ -348,6 +340,14 @@ def dip_cross_checks(tables: dict[str, pd.DataFrame], paths: dict[str, Path], co
     bounded = needs & ((clauses["low"] != "") | (clauses["high"] != "")).to_numpy()
     _fail(cpath, clauses, bounded, "low", "code roles take no bounds")
     _fail(cpath, clauses, (low > high).to_numpy(dtype=bool), "high", "high is below low")
+    if complete:
+        _fail(
+            paths["auxiliary.csv"],
+            aux,
+            (~aux["aux"].isin(set(clauses["aux"]))).to_numpy(),
+            "aux",
+            "item has no condition in auxiliary_clause.csv",
+        )
     cc, cce = tables["cc.csv"], tables["cc_exclusion.csv"]
     _fail(
         paths["cc.csv"],
