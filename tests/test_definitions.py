@@ -186,3 +186,24 @@ def test_build_regenerates_committed_tables(raw_dir: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "checked chs-drg-1.1" in done.stdout
+
+
+def test_cache_sees_changes_in_the_base_of_a_variant(tmp_path: Path) -> None:
+    base = _copy(tmp_path)
+    variant = tmp_path / "city"
+    variant.mkdir()
+    (variant / "grouper.toml").write_text(
+        '[grouper]\nid = "city"\nscheme = "chs-drg"\nversion = "x"\nextends = "chs-drg-1.1"\n\n[tables]\n',
+        "utf-8",
+    )
+    df = pd.DataFrame({"principal_dx": ["K22.301"], "secondary_dx": ["K11.901"], "sex": [2], "age": [88]})
+    assert drgpay.load_grouper(variant).group(df)["drg"].iloc[0] == "GZ13"
+    # the base stops counting K11.901 as a CC: the variant must see it (no stale cache)
+    path = base / "cc.csv"
+    path.write_text(
+        "\n".join(line for line in path.read_text("utf-8").splitlines() if not line.startswith("K11.901,"))
+        + "\n",
+        "utf-8",
+    )
+    _rehash(base, "cc.csv")
+    assert drgpay.load_grouper(variant).group(df)["drg"].iloc[0] == "GZ15"

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from drgpay import __version__
 from drgpay.definitions import Definition, DefinitionError, find_grouper, load_definition
+from drgpay.definitions.loader import resolve_base
 from drgpay.definitions.manifest import read_manifest
 from drgpay.drg.compiled import REASONS, STATUSES, CompiledDrg, compile_drg
 from drgpay.drg.engine import run_engine
@@ -359,7 +360,16 @@ def load_grouper(name_or_path: str | Path) -> Any:
     Returns a :class:`Grouper` for CHS-DRG definitions and a :class:`drgpay.dip.DipGrouper` for DIP ones.
     """
     folder = find_grouper(name_or_path)
-    stamp = tuple(
-        (p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.iterdir()) if p.is_file()
+    return _load_cached(folder, _stamp(folder))
+
+
+def _stamp(folder: Path, seen: tuple[Path, ...] = ()) -> tuple[tuple[str, int, int], ...]:
+    """Name, size and modification time of every file of the grouper and of the bases it ``extends``, so a
+    change anywhere in the chain invalidates the in-memory and disk caches."""
+    files = tuple(
+        (str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.iterdir()) if p.is_file()
     )
-    return _load_cached(folder, stamp)
+    manifest = read_manifest(folder / "grouper.toml")
+    if not manifest.extends or folder in seen:
+        return files
+    return files + _stamp(resolve_base(manifest), (*seen, folder))

@@ -14,7 +14,7 @@ from drgpay.definitions.manifest import Manifest, read_manifest
 from drgpay.definitions.registry import find_grouper
 from drgpay.definitions.tables import CROSS_CHECKS, TABLE_SPECS, check_table
 
-__all__ = ["Definition", "load_definition"]
+__all__ = ["Definition", "load_definition", "resolve_base"]
 
 
 @attrs.frozen
@@ -65,7 +65,8 @@ def _merge(base: pd.DataFrame, override: pd.DataFrame, key: tuple[str, ...]) -> 
     return combined.drop_duplicates(list(key), keep="last").reset_index(drop=True)
 
 
-def _resolve_base(manifest: Manifest) -> Path:
+def resolve_base(manifest: Manifest) -> Path:
+    """The folder a variant's ``extends`` names: a sibling folder, a relative path, or a registered grouper."""
     ref = manifest.extends
     sibling = manifest.folder.parent / ref
     if (sibling / "grouper.toml").is_file():
@@ -86,7 +87,7 @@ def load_definition(name_or_path: str | Path, *, _seen: tuple[Path, ...] = ()) -
     hasher = hashlib.sha256(manifest.path.read_bytes())
     base: Definition | None = None
     if manifest.extends:
-        base = load_definition(_resolve_base(manifest), _seen=(*_seen, folder))
+        base = load_definition(resolve_base(manifest), _seen=(*_seen, folder))
         if base.manifest.scheme != manifest.scheme:
             raise DefinitionError(
                 f"extends a {base.manifest.scheme} grouper but is {manifest.scheme}", file=manifest.path
