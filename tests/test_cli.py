@@ -101,3 +101,8 @@ def test_compiled_grouper_cache_round_trip(tmp_path: Path, monkeypatch: pytest.M
     assert grouper_module._disk_cached(folder, stamp).content_hash == first.content_hash
     monkeypatch.setenv("DRGPAY_CACHE", "0")
     assert grouper_module.cache_dir() is None
+
+
+def test_catalog_with_a_chs_drg_grouper_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["group", str(SAMPLE), "-q", "--catalog", "x.csv"]) == 2
+    assert "catalog does not apply to chs-drg-1.1" in capsys.readouterr().err

@@ -10,7 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import drgpay
-from drgpay.codes import normalize_code, normalize_codes_array, split_code_list
+from drgpay.codes import (
+    normalize_code,
+    normalize_codes_array,
+    normalize_distinct,
+    split_code_list,
+    split_distinct,
+)
 from drgpay.schema import SchemaError, prepare_records
 
 
@@ -37,6 +43,45 @@ def test_normalize_code(raw: object, expected: str) -> None:
 def test_vectorised_normalisation_matches_scalar(values: list[str]) -> None:
     arr = pa.array(values, type=pa.large_string())
     assert normalize_codes_array(arr).to_pylist() == [normalize_code(v) for v in values]
+
+
+# Code-like text with every kind of character the vectorised paths treat apart: ASCII white space (including
+# \x1c-\x1f, which Python counts as white space), other white space, dots, x/X, full-width forms, Chinese text,
+# the list separators, and characters whose case mapping is special.
+CODE_CHARS = "AKIxX09. \t\n\x0b\x0c\r\x1c\x1f\u3000\xa0。ｋ１＋＊*+|,;，；、中ßıﬁ"
+code_texts = st.one_of(
+    st.text(alphabet=CODE_CHARS, max_size=12),
+    st.text(alphabet="AKx09. ", max_size=12),
+    st.text(max_size=8),
+)
+
+
+@given(st.lists(st.one_of(st.none(), code_texts), max_size=25))
+def test_vectorised_normalisation_matches_scalar_all_characters(values: list[str | None]) -> None:
+    arr = pa.array(values, type=pa.large_string())
+    expected = [normalize_code(v) for v in values]
+    assert normalize_codes_array(arr).to_pylist() == expected
+    assert normalize_codes_array(arr.dictionary_encode()).to_pylist() == expected
+    assert normalize_distinct(arr).to_pylist() == expected
+
+
+@given(st.lists(code_texts, max_size=25))
+def test_split_distinct_matches_split_code_list(pieces: list[str]) -> None:
+    codes, several = split_distinct(pa.array(pieces, type=pa.large_string()))
+    for i, piece in enumerate(pieces):
+        expected = split_code_list(piece)
+        got = several.get(i, [codes[i].as_py()] if codes[i].as_py() else [])
+        assert got == expected, piece
+        assert (i in several) == (len(expected) > 1)
+
+
+@given(st.lists(st.one_of(st.none(), st.text(alphabet=CODE_CHARS, max_size=20)), min_size=1, max_size=20))
+def test_prepared_lists_match_split_code_list(cells: list[str | None]) -> None:
+    prepared = prepare_records(pd.DataFrame({"principal_dx": ["A"] * len(cells), "secondary_dx": cells}))
+    lists = prepared.secondary_dx
+    assert [lists.row(i) for i in range(len(cells))] == [split_code_list(c) for c in cells]
+    dictionary = lists.values.dictionary.to_pylist()
+    assert len(set(dictionary)) == len(dictionary) and "" not in dictionary
 
 
 def test_split_code_list_forms() -> None:

@@ -18,7 +18,14 @@ from drgpay import __version__
 from drgpay.api import DEFAULT_GROUPER
 from drgpay.definitions import DefinitionError, list_groupers
 from drgpay.grouper import GrouperIncompleteError, load_grouper
-from drgpay.io import DEFAULT_CHUNK_ROWS, ResultWriter, count_rows_hint, read_chunks
+from drgpay.io import (
+    DEFAULT_CHUNK_ROWS,
+    BackgroundWriter,
+    ResultWriter,
+    count_rows_hint,
+    prefetch,
+    read_chunks,
+)
 from drgpay.schema import SchemaError
 
 __all__ = ["main"]
@@ -94,9 +101,10 @@ def cmd_group(args: argparse.Namespace) -> int:
     progress = Progress(count_rows_hint(args.input), enabled=not args.quiet and sys.stderr.isatty())
     start = time.perf_counter()
     rows = 0
-    writer = ResultWriter(args.output) if args.output else None
+    # reading the next chunk and writing the last one run on threads, overlapping with grouping
+    writer = BackgroundWriter(ResultWriter(args.output)) if args.output else None
     try:
-        for chunk in read_chunks(args.input, args.chunk_rows):
+        for chunk in prefetch(read_chunks(args.input, args.chunk_rows)):
             result = grouper.group(chunk, columns=columns, **options)
             counts.update(result["status"].value_counts().to_dict())
             reasons.update(result["reason"].value_counts().to_dict())

@@ -22,7 +22,9 @@ __all__ = [
     "empty_mask",
     "normalize_code",
     "normalize_codes_array",
+    "normalize_distinct",
     "split_code_list",
+    "split_distinct",
 ]
 
 #: Separators accepted between codes in one cell; the documented one is ``|``.
@@ -34,6 +36,12 @@ _FULLWIDTH = str.maketrans(
 )
 _SPACES = re.compile(r"\s+")
 _SPLIT = re.compile("[" + re.escape(LIST_SEPARATORS) + "]")
+# The same white space as ``_SPACES`` among ASCII characters (bytes, and an RE2 class for Arrow's regex kernels).
+_ASCII_SPACE_BYTES = [c for c in range(128) if _SPACES.fullmatch(chr(c))]
+_ASCII_SPACES = "[" + "".join(f"\\x{c:02x}" for c in _ASCII_SPACE_BYTES) + "]"
+_SEPARATOR_BYTES = [ord(c) for c in LIST_SEPARATORS if ord(c) < 128]
+_ANY_SEPARATOR = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in LIST_SEPARATORS) + "]"
+_EMPTY = pa.scalar("", pa.large_string())
 
 
 def normalize_code(code: object) -> str:
@@ -60,25 +68,100 @@ def normalize_codes_array(values: pa.Array | pa.ChunkedArray) -> pa.DictionaryAr
     """
     arr = as_array(values)
     if pa.types.is_dictionary(arr.type):
-        dictionary, indices = arr.dictionary, arr.indices.fill_null(-1)
-        idx = indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        uniques = [normalize_code(v) for v in dictionary.to_pylist()] + [""]
-        return _dictionary(np.where(idx < 0, len(uniques) - 1, idx), uniques)
-    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        indices = arr.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        dictionary = arr.dictionary
+        if _is_text(dictionary):
+            normalised = normalize_distinct(dictionary)
+        else:
+            normalised = pa.array([normalize_code(v) for v in dictionary.to_pylist()], pa.large_string())
+        # a null index stands for "": append it to the dictionary and point nulls at it
+        uniques = pa.concat_arrays([normalised, pa.array([""], pa.large_string())])
+        return _dictionary(np.where(indices < 0, len(uniques) - 1, indices), uniques)
+    if not _is_text(arr):
         arr = pa.array([None if v is None else str(v) for v in arr.to_pylist()], type=pa.large_string())
-    encoded = pc.dictionary_encode(pc.fill_null(arr, ""))
-    uniques = [normalize_code(v) for v in encoded.dictionary.to_pylist()]
-    return _dictionary(encoded.indices.to_numpy(zero_copy_only=False), uniques)
+    encoded = pc.dictionary_encode(pc.fill_null(arr.cast(pa.large_string()), _EMPTY))
+    return _dictionary(encoded.indices.to_numpy(zero_copy_only=False), normalize_distinct(encoded.dictionary))
 
 
-def _dictionary(indices: np.ndarray, uniques: list[str]) -> pa.DictionaryArray:
-    """Indices into ``uniques`` as a dictionary array whose dictionary has no repeated values."""
-    distinct = list(dict.fromkeys(uniques))
-    position = {v: i for i, v in enumerate(distinct)}
-    remap = np.array([position[v] for v in uniques], dtype=np.int32)
+def _is_text(arr: pa.Array) -> bool:
+    return pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)
+
+
+def normalize_distinct(values: pa.Array) -> pa.Array:
+    """:func:`normalize_code` of every entry of a (large) string array, nulls giving "".
+
+    Meant for dictionaries of distinct values. ASCII entries, nearly all in practice, go through Arrow kernels;
+    the others (full-width characters, Chinese text) through :func:`normalize_code` itself, so that the result
+    is the scalar function's for every input.
+    """
+    values = pc.fill_null(values.cast(pa.large_string()), _EMPTY)
+    out = _normalize_ascii(values, _bytes_used(values))
+    other = pc.invert(pc.string_is_ascii(values))
+    if pc.any(other).as_py():
+        fixed = [normalize_code(v) for v in values.filter(other).to_pylist()]
+        out = pc.replace_with_mask(out, other, pa.array(fixed, pa.large_string()))
+    return out
+
+
+def _bytes_used(values: pa.Array) -> np.ndarray:
+    """Which of the 256 byte values occur in the character data of a (large) string array (a superset when the
+    array is a slice), to skip the kernels that would change nothing."""
+    data = values.buffers()[2]
+    if data is None:
+        return np.zeros(256, bool)
+    return np.bincount(np.frombuffer(data, np.uint8), minlength=256) > 0
+
+
+def _normalize_ascii(values: pa.Array, used: np.ndarray) -> pa.Array:
+    """:func:`normalize_code` for ASCII text without nulls, in Arrow kernels; ``used`` from :func:`_bytes_used`.
+
+    The same steps in the same order: white space removed (anywhere), trailing dots dropped, upper-cased, then
+    every ``X`` after the first character lower-cased. Non-ASCII text is not handled correctly here.
+    """
+    spaces = [b for b in _ASCII_SPACE_BYTES if used[b]]
+    if spaces == [ord(" ")]:  # the usual stray blanks: a plain replace, much faster than the regex
+        text = pc.replace_substring(values, " ", "")
+    else:
+        text = pc.replace_substring_regex(values, _ASCII_SPACES, "") if spaces else values
+    text = pc.ascii_upper(pc.ascii_rtrim(text, characters="."))
+    head = pc.utf8_slice_codeunits(text, 0, 1)
+    tail = pc.replace_substring(pc.utf8_slice_codeunits(text, 1), "X", "x")
+    return pc.binary_join_element_wise(head, tail, _EMPTY)
+
+
+def split_distinct(pieces: pa.Array) -> tuple[pa.Array, dict[int, list[str]]]:
+    """:func:`split_code_list` of every entry of a (large) string array of distinct pieces.
+
+    Returns ``(codes, several)``: ``codes[i]`` is piece ``i``'s only code ("" when it holds none), and
+    ``several`` maps the pieces that hold two or more codes (``"A,B"``) to their codes; ``codes`` is "" for
+    them. ASCII pieces without a separator, nearly all, are normalised in Arrow kernels; the others are split
+    and normalised by :func:`split_code_list` itself.
+    """
+    pieces = pc.fill_null(pieces.cast(pa.large_string()), _EMPTY)
+    used = _bytes_used(pieces)
+    codes = _normalize_ascii(pieces, used)
+    special = pc.invert(pc.string_is_ascii(pieces))
+    if used[_SEPARATOR_BYTES].any():
+        special = pc.or_(special, pc.match_substring_regex(pieces, _ANY_SEPARATOR))
+    several: dict[int, list[str]] = {}
+    if pc.any(special).as_py():
+        positions = np.flatnonzero(special.to_numpy(zero_copy_only=False))
+        split = [split_code_list(v) for v in pieces.take(positions).to_pylist()]
+        for i, parts in zip(positions.tolist(), split, strict=True):
+            if len(parts) > 1:
+                several[i] = parts
+        single = [parts[0] if len(parts) == 1 else "" for parts in split]
+        codes = pc.replace_with_mask(codes, special, pa.array(single, pa.large_string()))
+    return codes, several
+
+
+def _dictionary(indices: np.ndarray, uniques: pa.Array) -> pa.DictionaryArray:
+    """Indices into ``uniques`` as a dictionary array whose dictionary has no repeated values (first-seen order)."""
+    distinct = pc.dictionary_encode(uniques)
+    remap = distinct.indices.to_numpy(zero_copy_only=False)
     return pa.DictionaryArray.from_arrays(
         pa.array(remap[indices] if len(indices) else np.zeros(0, np.int32), type=pa.int32()),
-        pa.array(distinct, type=pa.large_string()),
+        distinct.dictionary,
     )
 
 

@@ -16,6 +16,7 @@ import attrs
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from drgpay import __version__
 from drgpay.definitions import Definition, DefinitionError, find_grouper, load_definition
@@ -24,7 +25,7 @@ from drgpay.definitions.manifest import read_manifest
 from drgpay.drg.compiled import REASONS, STATUSES, CompiledDrg, compile_drg
 from drgpay.drg.engine import run_engine
 from drgpay.drg.reference import Record, RuleBook, reference_group
-from drgpay.schema import PreparedRecords, SchemaError, prepare_records
+from drgpay.schema import INVALID_REASONS, CodeLists, PreparedRecords, SchemaError, prepare_records
 
 __all__ = ["Explanation", "Grouper", "GrouperIncompleteError", "load_grouper"]
 
@@ -140,6 +141,14 @@ class Grouper:
         return RuleBook(self.definition)
 
     # -- grouping --------------------------------------------------------------------------------------------------
+    def _reject_options(self, options: Mapping[str, Any]) -> None:
+        """Options of other schemes (``catalog=`` is DIP's) are an error here, named, not a TypeError."""
+        if options:
+            raise ValueError(
+                f"{', '.join(sorted(options))} does not apply to {self.id} (a CHS-DRG grouper); "
+                "catalog= is for DIP groupers such as dip-2.0"
+            )
+
     def _require_complete(self) -> None:
         if not self.complete:
             raise GrouperIncompleteError(
@@ -152,12 +161,14 @@ class Grouper:
         *,
         columns: Mapping[str, str] | None = None,
         errors: Literal["flag", "raise"] = "flag",
+        **options: Any,
     ) -> pd.DataFrame:
         """Group every row of ``df``; same index and order, columns ``mdc, adrg, drg, status, reason, warnings``.
 
         ``errors="flag"`` marks unreadable rows ``invalid`` with a reason; ``errors="raise"`` raises
         :class:`~drgpay.schema.SchemaError` naming them instead.
         """
+        self._reject_options(options)
         self._require_complete()
         prepared = prepare_records(df, columns)
         if errors == "raise":
@@ -193,9 +204,14 @@ class Grouper:
         }
 
     def explain(
-        self, record: Mapping[str, Any] | pd.Series, *, columns: Mapping[str, str] | None = None
+        self,
+        record: Mapping[str, Any] | pd.Series,
+        *,
+        columns: Mapping[str, str] | None = None,
+        **options: Any,
     ) -> Explanation:
         """Group one record with the reference grouper and return every step it took."""
+        self._reject_options(options)
         self._require_complete()
         frame = pd.DataFrame({k: [v] for k, v in dict(record).items()})
         prepared = prepare_records(frame, columns)
@@ -247,6 +263,7 @@ def _categorical(codes: np.ndarray, categories: list[str]) -> Any:
 def records_from_prepared(prepared: PreparedRecords) -> list[Record]:
     """Prepared arrays back to one :class:`Record` per row (for the reference grouper)."""
     pdx = prepared.principal_dx.to_pylist()
+    invalid = [INVALID_REASONS[code] if code >= 0 else "" for code in prepared.invalid_reason.tolist()]
     return [
         Record(
             principal_dx=pdx[i] or "",
@@ -257,7 +274,7 @@ def records_from_prepared(prepared: PreparedRecords) -> list[Record]:
             age_days=float(prepared.age_days[i]),
             birth_weight=float(prepared.birth_weight[i]),
             ventilation_hours=float(prepared.ventilation_hours[i]),
-            invalid=str(prepared.invalid[i]),
+            invalid=invalid[i],
         )
         for i in range(prepared.n)
     ]
@@ -266,33 +283,50 @@ def records_from_prepared(prepared: PreparedRecords) -> list[Record]:
 def _warnings(
     prepared: PreparedRecords, unknown_sdx: np.ndarray, unknown_proc: np.ndarray
 ) -> pd.api.extensions.ExtensionArray:
-    """``unknown_secondary_dx:A,B; unknown_procedure:C`` for rows with codes the grouper does not know."""
-    parts: list[pd.Series] = []
-    for label, lists, unknown in (
-        ("unknown_secondary_dx", prepared.secondary_dx, unknown_sdx),
-        ("unknown_procedure", prepared.procedures, unknown_proc),
-    ):
-        if unknown.any():
-            rows = lists.row_index()[unknown]
-            codes = lists.values.filter(pa.array(unknown)).to_pylist()
-            # most rows hold one unknown code: join those without grouping; group only the others
-            single = np.bincount(rows)[rows] == 1
-            texts = pd.Series(codes, dtype=object)
-            joined = pd.concat(
-                [
-                    pd.Series(texts[single].to_numpy(), index=rows[single]),
-                    texts[~single].groupby(rows[~single], sort=False).agg(",".join),
-                ]
-            ).sort_index()
-            parts.append(label + ":" + joined)
-    out = pd.Series(np.full(prepared.n, None, dtype=object), dtype=object)
-    if len(parts) == 1:
-        out.iloc[parts[0].index.to_numpy()] = parts[0].to_numpy()
-    elif len(parts) == 2:
-        both = pd.concat(parts, axis=1, keys=["a", "b"])
-        joined = both["a"].str.cat(both["b"], sep="; ", na_rep="").str.strip("; ")
-        out.iloc[both.index.to_numpy()] = joined.to_numpy()
-    return pd.array(out.to_numpy(), dtype="string")
+    """``unknown_secondary_dx:A,B; unknown_procedure:C`` for rows with codes the grouper does not know, else NA.
+
+    Built with Arrow kernels over the few rows that have a warning, then placed into an Arrow-backed string array.
+    """
+    parts = [
+        _unknown_codes(label, lists, unknown)
+        for label, lists, unknown in (
+            ("unknown_secondary_dx:", prepared.secondary_dx, unknown_sdx),
+            ("unknown_procedure:", prepared.procedures, unknown_proc),
+        )
+    ]
+    rows = np.union1d(parts[0][0], parts[1][0])
+    if len(rows) == 0:
+        text = pa.nulls(prepared.n, pa.large_string())
+    else:
+        texts = [label.take(_positions_in(found, rows)) for found, label in parts]
+        joined = pc.binary_join_element_wise(*texts, _SEMICOLON, null_handling="skip")
+        # trailing ';' and ' ' go, as they always have (a code from a list-like cell may end with ';')
+        joined = pc.utf8_rtrim(joined, characters="; ")
+        text = joined.take(_positions_in(rows, np.arange(prepared.n)))
+    return pd.arrays.ArrowStringArray(pa.chunked_array([text], pa.large_string()))
+
+
+_SEMICOLON = pa.scalar("; ", pa.large_string())
+
+
+def _unknown_codes(label: str, lists: CodeLists, unknown: np.ndarray) -> tuple[np.ndarray, pa.Array]:
+    """The rows with unknown codes (ascending) and, per row, ``label`` followed by those codes joined by ","."""
+    at = np.flatnonzero(unknown)
+    rows = np.searchsorted(lists.offsets, at, side="right") - 1  # values are in row order
+    starts = np.flatnonzero(np.diff(rows, prepend=-1))
+    codes = lists.values.take(pa.array(at)).cast(pa.large_string())
+    per_row = pa.LargeListArray.from_arrays(pa.array(np.append(starts, len(at)), pa.int64()), codes)
+    joined = pc.binary_join(per_row, pa.scalar(",", pa.large_string()))
+    prefix = pa.scalar(label, pa.large_string())
+    return rows[starts], pc.binary_join_element_wise(prefix, joined, pa.scalar("", pa.large_string()))
+
+
+def _positions_in(found: np.ndarray, rows: np.ndarray) -> pa.Array:
+    """For each of ``rows``, its position in the ascending ``found``, null when it is not there (for ``take``)."""
+    where = np.searchsorted(found, rows)
+    present = where < len(found)
+    present[present] = found[where[present]] == rows[present]
+    return pa.array(np.where(present, where, 0), pa.int64(), mask=~present)
 
 
 def _raise_invalid(df: pd.DataFrame, prepared: PreparedRecords) -> None:

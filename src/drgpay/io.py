@@ -7,18 +7,22 @@ and the schema layer decides what each column means. Chunks keep memory bounded 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-__all__ = ["ResultWriter", "count_rows_hint", "read_chunks"]
+__all__ = ["BackgroundWriter", "ResultWriter", "count_rows_hint", "prefetch", "read_chunks"]
 
 DEFAULT_CHUNK_ROWS = 250_000
+
+T = TypeVar("T")
 
 
 def _csv_header(path: Path, encoding: str) -> list[str]:
@@ -142,3 +146,93 @@ def _plain_field(field: pa.Field) -> pa.Field:
     if pa.types.is_string(field.type):
         return pa.field(field.name, pa.large_string())
     return field
+
+
+_DONE = object()
+
+
+def prefetch(items: Iterable[T], depth: int = 1) -> Iterator[T]:
+    """Yield ``items`` in order, producing them on a background thread up to ``depth`` items ahead.
+
+    Reading and parsing the next chunk (Arrow's CSV and Parquet readers release the GIL) then overlaps with
+    grouping the current one. An exception in the producer is raised here, at the item where it happened.
+    """
+    ready: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not offer((item, None)):
+                    return
+        except BaseException as exc:  # handed to the consumer
+            offer((_DONE, exc))
+            return
+        offer((_DONE, None))
+
+    thread = threading.Thread(target=produce, name="drgpay-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = ready.get()
+            if error is not None:
+                raise error
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        stop.set()  # the consumer stopped early (or finished): let the producer end
+
+
+class BackgroundWriter:
+    """Runs a :class:`ResultWriter`'s writes on a thread, in order, at most ``depth`` frames queued.
+
+    Converting a frame to Arrow and encoding Parquet or CSV release the GIL for most of their time, so writing
+    overlaps with grouping the next chunk. An error on the writer thread is raised by the next :meth:`write` or by
+    :meth:`close`.
+    """
+
+    def __init__(self, writer: ResultWriter, depth: int = 2):
+        self.writer = writer
+        self._queue: queue.Queue[pd.DataFrame | None] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="drgpay-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (frame := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self.writer.write(frame)
+                except BaseException as exc:  # raised in the caller's thread
+                    self._error = exc
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def write(self, frame: pd.DataFrame) -> None:
+        self._raise()
+        self._queue.put(frame)
+
+    def close(self) -> None:
+        """Write what is queued, close the file, and raise the writer thread's error if there was one."""
+        self._queue.put(None)
+        self._thread.join()
+        self.writer.close()
+        self._raise()
+
+    def __enter__(self) -> BackgroundWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -8,6 +8,7 @@ and the input frame is never modified.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -18,11 +19,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from drgpay.codes import as_array, normalize_codes_array, split_code_list
+from drgpay.codes import as_array, normalize_codes_array, split_code_list, split_distinct
 
 __all__ = [
     "ALIASES",
     "CANONICAL_COLUMNS",
+    "INVALID_REASONS",
     "CodeLists",
     "PreparedRecords",
     "SchemaError",
@@ -141,6 +143,13 @@ _BOUNDS: dict[str, tuple[float, float]] = {
 }
 
 
+#: Columns whose unreadable values make a row ``invalid``, and the reason codes of ``PreparedRecords.invalid_reason``
+#: (``INVALID_REASONS[code]``). When several values of a row are unreadable, the reason names the column that comes
+#: first here.
+INVALID_COLUMNS = ("sex", "age", "age_days", "birth_weight", "los", "discharge_type", "ventilation_hours")
+INVALID_REASONS = tuple(f"invalid_{name}" for name in INVALID_COLUMNS)
+
+
 class SchemaError(ValueError):
     """The input cannot be read as discharge records; the message names the columns and rows."""
 
@@ -214,7 +223,7 @@ class CodeLists:
 
 @attrs.frozen
 class PreparedRecords:
-    """Canonical, parsed arrays for ``n`` records, plus a per-row ``invalid`` reason ("" when valid)."""
+    """Canonical, parsed arrays for ``n`` records, plus a per-row reason code for unreadable rows."""
 
     n: int
     sex: np.ndarray  # int8: 1 male, 2 female, 0 unknown
@@ -227,8 +236,13 @@ class PreparedRecords:
     principal_dx: pa.DictionaryArray  # normalised, "" when missing
     secondary_dx: CodeLists
     procedures: CodeLists
-    invalid: np.ndarray  # object array of reason codes, "" when the row is readable
+    invalid_reason: np.ndarray  # int8 index into INVALID_REASONS, -1 when the row is readable
     invalid_columns: dict[str, np.ndarray]  # canonical column → bool mask of unreadable values
+
+    @functools.cached_property
+    def invalid(self) -> np.ndarray:
+        """The reasons as text: an object array of ``invalid_<column>``, "" when the row is readable."""
+        return np.array([*INVALID_REASONS, ""], dtype=object)[self.invalid_reason]
 
 
 _SEX_MAP = {
@@ -317,13 +331,43 @@ def _to_arrow_strings(values: pd.Series) -> pa.Array:
 
 def _lists_from_strings(arr: pa.Array) -> CodeLists:
     """Split cells on ``|`` (C speed), then handle each distinct piece once: other separators, normalisation."""
-    n = len(arr)
-    lists = pc.split_pattern(pc.fill_null(arr, ""), "|")
-    parents = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False).astype(np.int64)
+    # a null cell gives a null list, no pieces (an empty cell gives one empty piece: no code either)
+    lists = pc.split_pattern(arr, "|")
+    counts = pc.list_value_length(lists).fill_null(0).to_numpy(zero_copy_only=False)
+    list_offsets = np.zeros(len(arr) + 1, np.int64)
+    np.cumsum(counts, out=list_offsets[1:])
     pieces = pc.dictionary_encode(as_array(pc.list_flatten(lists)))
-    piece_idx = pieces.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    per_piece = [split_code_list(v) for v in pieces.dictionary.to_pylist()]
-    return _expand(n, parents, piece_idx, per_piece)
+    piece_idx = pieces.indices.to_numpy(zero_copy_only=False)
+    codes, several = split_distinct(pieces.dictionary)
+    if several:  # some piece holds several codes ("A,B"): the general expansion
+        parents = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False).astype(np.int64)
+        per_piece = [[c] if c else [] for c in codes.to_pylist()]
+        for i, parts in several.items():
+            per_piece[i] = parts
+        return _expand(len(arr), parents, piece_idx.astype(np.int64), per_piece)
+    return _single_code_pieces(list_offsets, piece_idx, codes)
+
+
+def _single_code_pieces(list_offsets: np.ndarray, piece_idx: np.ndarray, codes: pa.Array) -> CodeLists:
+    """CSR lists when every distinct piece stands for at most one code: no gather, just drop the empty pieces.
+
+    ``list_offsets`` delimit each row's pieces, ``piece_idx`` is each piece's distinct-piece index and ``codes``
+    each distinct piece's code ("" for none). Codes that several pieces normalise to (``a`` and ``A``) share one
+    dictionary entry; the dictionary is in first-seen order and holds no "".
+    """
+    present = pc.if_else(pc.equal(codes, ""), pa.scalar(None, pa.large_string()), codes)
+    distinct = pc.dictionary_encode(present)  # nulls ("" pieces) stay null, out of the dictionary
+    code_of_piece = distinct.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
+    values = code_of_piece[piece_idx]
+    offsets = list_offsets
+    if (code_of_piece < 0).any():  # some piece is empty ("", "|", ";"): drop those and shift the offsets
+        kept = values >= 0
+        kept_before = np.zeros(len(values) + 1, np.int64)
+        np.cumsum(kept, out=kept_before[1:])
+        values, offsets = values[kept], kept_before[list_offsets]
+    return CodeLists(
+        offsets, pa.DictionaryArray.from_arrays(pa.array(values, pa.int32()), distinct.dictionary)
+    )
 
 
 def _expand(n: int, parents: np.ndarray, piece_idx: np.ndarray, per_piece: list[list[str]]) -> CodeLists:
@@ -409,9 +453,9 @@ def prepare_records(
         proc_headers = [mapping["principal_procedure"], *proc_headers]
     procedures = _code_lists(frame, proc_headers)
 
-    invalid = np.full(n, "", dtype=object)
-    for name in ("ventilation_hours", "discharge_type", "los", "birth_weight", "age_days", "age", "sex"):
-        invalid[invalid_cols[name]] = f"invalid_{name}"
+    invalid = np.full(n, -1, np.int8)
+    for code in reversed(range(len(INVALID_COLUMNS))):  # the first column's reason is written last and wins
+        invalid[invalid_cols[INVALID_COLUMNS[code]]] = code
     return PreparedRecords(
         n=n,
         sex=sex,
@@ -424,7 +468,7 @@ def prepare_records(
         principal_dx=pdx,
         secondary_dx=secondary,
         procedures=procedures,
-        invalid=invalid,
+        invalid_reason=invalid,
         invalid_columns=invalid_cols,
     )
 

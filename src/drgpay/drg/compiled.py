@@ -7,6 +7,7 @@ branch. Identical code lists used by several ADRGs share one membership array.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import attrs
@@ -18,7 +19,7 @@ import pyarrow.compute as pc
 from drgpay.definitions import Definition
 from drgpay.definitions.tables import LIST_ROLES
 
-__all__ = ["REASONS", "STATUSES", "Clause", "CompiledDrg", "compile_drg"]
+__all__ = ["NO_POSITION", "REASONS", "STATUSES", "Clause", "CompiledDrg", "EnginePlan", "compile_drg"]
 
 #: Output status values, in code order.
 STATUSES = ("grouped", "ambiguous", "ungroupable", "invalid")
@@ -41,6 +42,8 @@ REASONS = (
     "procedure_outside_mdc",
 )
 UNGROUPABLE_DRG = "0000"
+#: "No ADRG of the MDC": larger than any position in an MDC's ADRG list.
+NO_POSITION = np.iinfo(np.int16).max
 
 
 @attrs.frozen
@@ -51,6 +54,43 @@ class Clause:
     section: int
     low: float
     high: float
+
+
+@attrs.frozen
+class EnginePlan:
+    """The rules rearranged for the vectorised engine, derived once per compiled definition.
+
+    Most ADRG alternatives are one clause, "the principal diagnosis (or procedure) is in this list". For those, a
+    table per MDC answers "the earliest ADRG position whose such alternative takes this code", so a record's
+    first matching ADRG among them is two lookups. The other alternatives keep the generic clause evaluator and
+    are listed with their position, to be tried only on records that have no earlier match. Positions index
+    ``CompiledDrg.mdc_adrgs[m]``. Likewise the MDC choice is looked up per principal diagnosis and sex, and MDCA
+    is only tried on the records that can match it.
+    """
+
+    # int16[n_mdc, n_dx + 1] and int16[n_mdc, n_proc + 1]: the earliest position of an ADRG whose one-clause
+    # principal_dx (principal_proc) alternative takes the code; NO_POSITION when none does
+    first_by_dx: np.ndarray
+    first_by_proc: np.ndarray
+    # per MDC, the other alternatives as (position, clauses), in evaluation order
+    evaluated: tuple[tuple[tuple[int, tuple[Clause, ...]], ...], ...]
+    adrg_at: np.ndarray  # int16[n_mdc, longest ADRG list]: the ADRG at each position (-1 past the end)
+    last_procedural: np.ndarray  # int16[n_mdc]: position of the last surgical/operative ADRG, -1 when none
+    # MDCA is tried on every record before anything else; most records cannot match it. When every MDCA
+    # alternative requires a procedure from a list or a ventilation time, only records with such a procedure or
+    # with ventilation hours >= the smallest threshold need the rules (``mdca_filter``).
+    mdca_filter: bool
+    mdca_proc: np.ndarray  # bool[n_proc + 1]: in a procedure list of an MDCA alternative
+    mdca_min_ventilation: float  # smallest lower bound of an MDCA ventilation clause (inf when none)
+    listed_dx: np.ndarray  # bool[n_dx + 1]: in some any_dx list (only these secondary codes can hit one)
+    listed_proc: np.ndarray  # bool[n_proc + 1]: in some any_proc list
+    # The MDC step per principal diagnosis rather than per record:
+    premdc_dx: dict[str, np.ndarray]  # pre-MDC → bool[n_dx + 1]: the code is in its principal-diagnosis table
+    general_mdc: np.ndarray  # int16[3, n_dx + 1]: by sex (0, 1, 2) the first other MDC taking the code, or -1
+    no_mdc_reason: np.ndarray  # int8[3, n_dx + 1]: the reason (index into REASONS) when general_mdc is -1
+
+
+_LOOKUP_ROLES = ("principal_dx", "principal_proc")
 
 
 @attrs.frozen
@@ -103,6 +143,120 @@ class CompiledDrg:
 
     def proc_ids(self, codes: pa.Array) -> np.ndarray:
         return _ids(codes, self.proc_codes)
+
+    @functools.cached_property
+    def plan(self) -> EnginePlan:
+        """Lookup tables and pre-filters for the engine (derived on first use; not part of the pickled state, so a
+        compiled definition cached on disk by an earlier drgpay still loads)."""
+        return _engine_plan(self)
+
+
+def _engine_plan(c: CompiledDrg) -> EnginePlan:
+    """Derive :class:`EnginePlan` from the compiled rule arrays."""
+    n_mdc = len(c.mdc_codes)
+    first_by = {
+        "principal_dx": np.full((n_mdc, c.n_dx + 1), NO_POSITION, np.int16),
+        "principal_proc": np.full((n_mdc, c.n_proc + 1), NO_POSITION, np.int16),
+    }
+    sections = {"principal_dx": c.dx_sections, "principal_proc": c.proc_sections}
+    evaluated: list[tuple[tuple[int, tuple[Clause, ...]], ...]] = []
+    adrg_at = np.full((n_mdc, max([len(a) for a in c.mdc_adrgs] + [1])), -1, np.int16)
+    last_procedural = np.full(n_mdc, -1, np.int16)
+    for m, adrgs in enumerate(c.mdc_adrgs):
+        others: list[tuple[int, tuple[Clause, ...]]] = []
+        for position, a in enumerate(adrgs):
+            adrg_at[m, position] = a
+            if c.adrg_kind[a] != "medical":
+                last_procedural[m] = position
+            for alt in c.adrg_alts[a]:
+                if len(alt) == 1 and alt[0].role in _LOOKUP_ROLES:
+                    table = first_by[alt[0].role][m]
+                    takes = sections[alt[0].role][alt[0].section]
+                    table[takes] = np.minimum(table[takes], position)
+                else:
+                    others.append((position, alt))
+        evaluated.append(tuple(others))
+    mdca_filter, mdca_proc, mdca_vent = _mdca_prefilter(c)
+    listed_dx = np.zeros(c.n_dx + 1, bool)
+    listed_proc = np.zeros(c.n_proc + 1, bool)
+    for alts in c.adrg_alts:
+        for alt in alts:
+            for clause in alt:
+                if clause.role == "any_dx":
+                    listed_dx |= c.dx_sections[clause.section]
+                elif clause.role == "any_proc":
+                    listed_proc |= c.proc_sections[clause.section]
+    general_mdc, no_mdc_reason = _general_mdc(c)
+    return EnginePlan(
+        first_by_dx=first_by["principal_dx"],
+        first_by_proc=first_by["principal_proc"],
+        evaluated=tuple(evaluated),
+        adrg_at=adrg_at,
+        last_procedural=last_procedural,
+        mdca_filter=mdca_filter,
+        mdca_proc=mdca_proc,
+        mdca_min_ventilation=mdca_vent,
+        listed_dx=listed_dx,
+        listed_proc=listed_proc,
+        premdc_dx={name: (c.dx_mdc_mask >> m) & 1 == 1 for name, m in c.premdc.items()},
+        general_mdc=general_mdc,
+        no_mdc_reason=no_mdc_reason,
+    )
+
+
+def _general_mdc(c: CompiledDrg) -> tuple[np.ndarray, np.ndarray]:
+    """Per sex and principal diagnosis: the first MDC, pre-MDCs aside, whose table holds the code and whose sex
+    fits (-1 for none); and when none, why: the code's MDCs are all for the other sex (``sex_conflict``), it is
+    only in the newborn MDCP table (``age_conflict``), or in no table (``no_mdc``)."""
+    premdc_bits = np.int64(0)
+    for m in c.premdc.values():
+        premdc_bits |= np.int64(1) << np.int64(m)
+    general = c.dx_mdc_mask & ~premdc_bits
+    allowed = np.zeros(3, np.int64)  # MDCs open to sex 0 (unknown: all), 1 (male), 2 (female)
+    for i, sex in enumerate(c.mdc_sex):
+        bit = np.int64(1) << np.int64(i)
+        allowed[0] |= bit
+        if sex in (0, 1):
+            allowed[1] |= bit
+        if sex in (0, 2):
+            allowed[2] |= bit
+    mdc = np.stack([_lowest_bit(general & allowed[sex]) for sex in range(3)])
+    reason = np.full(c.n_dx + 1, REASONS.index("no_mdc"), np.int8)
+    if "MDCP" in c.premdc:
+        reason[(c.dx_mdc_mask >> c.premdc["MDCP"]) & 1 == 1] = REASONS.index("age_conflict")
+    reason[general != 0] = REASONS.index("sex_conflict")
+    return mdc, np.where(mdc < 0, reason, -1).astype(np.int8)
+
+
+def _lowest_bit(mask: np.ndarray) -> np.ndarray:
+    """Index of the lowest set bit of each non-negative int64 (-1 where zero)."""
+    below = (mask & -mask) - 1  # the bits under the lowest set bit (all 64 when zero)
+    out = np.bitwise_count(below.astype(np.uint64)).astype(np.int16)
+    out[mask == 0] = -1
+    return out
+
+
+def _mdca_prefilter(c: CompiledDrg) -> tuple[bool, np.ndarray, float]:
+    """Whether MDCA can be pre-filtered, the procedures that can open it and the smallest ventilation threshold.
+
+    Each MDCA alternative must hold a clause that no record passes without one of those procedures (a principal
+    or any procedure list) or without that much ventilation; otherwise there is no filter.
+    """
+    procs = np.zeros(c.n_proc + 1, bool)
+    ventilation = np.inf
+    if "MDCA" not in c.premdc:
+        return False, procs, ventilation
+    for a in c.mdc_adrgs[c.premdc["MDCA"]]:
+        for alt in c.adrg_alts[a]:
+            lists = [cl for cl in alt if cl.role in ("principal_proc", "any_proc")]
+            hours = [cl for cl in alt if cl.role == "ventilation_hours"]
+            if lists:
+                procs |= c.proc_sections[lists[0].section]
+            elif hours:
+                ventilation = min(ventilation, hours[0].low)
+            else:
+                return False, procs, ventilation
+    return True, procs, float(ventilation)
 
 
 def _ids(codes: pa.Array, vocabulary: pa.Array) -> np.ndarray:
