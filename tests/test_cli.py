@@ -106,3 +106,48 @@ def test_compiled_grouper_cache_round_trip(tmp_path: Path, monkeypatch: pytest.M
 def test_catalog_with_a_chs_drg_grouper_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["group", str(SAMPLE), "-q", "--catalog", "x.csv"]) == 2
     assert "catalog does not apply to chs-drg-1.1" in capsys.readouterr().err
+
+
+def test_group_on_two_worker_processes_writes_what_one_writes(tmp_path: Path) -> None:
+    source = pd.concat([pd.read_csv(SAMPLE, dtype=str)] * 40, ignore_index=True)
+    source["case_id"] = [f"C{i:05d}" for i in range(len(source))]
+    path = tmp_path / "in.csv"
+    source.to_csv(path, index=False)
+    outputs = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"out-{workers}.parquet"
+        args = ["group", str(path), "-q", "--workers", workers, "--chunk-rows", "97", "--output", str(out)]
+        assert main(args) == 0
+        outputs.append(pd.read_parquet(out))
+    pd.testing.assert_frame_equal(outputs[0], outputs[1])
+    assert list(outputs[1]["case_id"]) == list(source["case_id"])
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--workers", "-1", "must be >= 0"),
+        ("--workers", "two", "expected 'auto' or a number"),
+        ("--chunk-rows", "0", "must be at least 1"),
+    ],
+)
+def test_bad_workers_or_chunk_rows_are_refused(
+    flag: str, value: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["group", str(SAMPLE), "-q", flag, value])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_auto_workers_by_input_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from drgpay import parallel
+
+    assert parallel.auto_workers(SAMPLE) == 1
+    small = tmp_path / "small.parquet"
+    pd.read_csv(SAMPLE, dtype=str).to_parquet(small)
+    assert parallel.auto_workers(small) == 1
+    monkeypatch.setattr(parallel, "AUTO_PARALLEL_ROWS", 10)
+    monkeypatch.setattr(parallel, "AUTO_PARALLEL_BYTES", 100)
+    assert parallel.auto_workers(small) == parallel.resolve_workers(None)
+    assert parallel.auto_workers(SAMPLE) == parallel.resolve_workers(None)

@@ -1,0 +1,365 @@
+"""Grouping on several processes: ship a compiled grouper to each worker process once, group chunks in parallel.
+
+Why: grouping is Python and numpy code that holds the GIL for most of its time, so threads do not use a second
+core; processes do. Two pieces live here, shared by the one-machine CLI (:func:`group_chunks`), the Dask
+integration (:mod:`drgpay.dask`) and the Spark recipe (:mod:`drgpay.spark`):
+
+- :class:`Shipped`: a grouper (or a policy, or any object) wrapped so that it travels between processes as
+  pickled bytes with a token, and is unpickled **at most once per process** for that token: a second arrival
+  in the same process reuses the object already there. :func:`shipped_loads` counts the unpickles, so the
+  "once per worker" claim can be checked rather than trusted.
+- :func:`group_chunks`: groups an iterable of chunks (for example :func:`drgpay.io.read_chunks`) on a process
+  pool, yielding ``(chunk, result)`` in input order with a bounded number of chunks in flight, so memory stays
+  bounded whatever the file size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import multiprocessing
+import os
+import pickle
+import tempfile
+import threading
+import uuid
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing.context import BaseContext
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from drgpay import __version__
+from drgpay.io import BackgroundWriter, ResultWriter, prefetch, read_chunks, release_memory
+
+__all__ = [
+    "AUTO_PARALLEL_BYTES",
+    "AUTO_PARALLEL_ROWS",
+    "PARALLEL_CHUNK_ROWS",
+    "Shipped",
+    "auto_workers",
+    "default_chunk_rows",
+    "group_chunks",
+    "group_file",
+    "group_with",
+    "resolve_workers",
+    "ship_grouper",
+    "ship_policy",
+    "shipped_loads",
+]
+
+#: Rows per chunk when grouping on several processes: smaller than the one-process default (250k), because every
+#: worker holds a chunk and its working memory, and the parent holds the chunks in flight. 100k rows keep a
+#: 2-worker run of any size near 1.1 GB in all (measured; see ``docs/scaling.md``) at no cost in speed.
+PARALLEL_CHUNK_ROWS = 100_000
+
+#: Objects that arrived in this process, by token (a few at most: one per grouper/policy in use).
+_ARRIVED: OrderedDict[str, Any] = OrderedDict()
+_ARRIVED_MAX = 8
+#: How many times each token was unpickled in this process (the "once per process" evidence).
+_LOADS: Counter[str] = Counter()
+_LOCK = threading.Lock()
+
+
+class Shipped:
+    """An object bound for other processes: pickled once into bytes, unpickled at most once per process.
+
+    ``token`` names the content (e.g. grouper id + content hash + options); two ``Shipped`` with the same token
+    must hold equal objects. ``value`` is the object itself.
+    """
+
+    __slots__ = ("token", "value")
+
+    def __init__(self, value: Any, token: str):
+        self.value = value
+        self.token = token
+
+    def __reduce__(self) -> tuple[Any, tuple[str, bytes]]:
+        return _arrive, (self.token, _dumps(self.value))
+
+    def __repr__(self) -> str:
+        return f"<Shipped {type(self.value).__name__} {self.token[:24]}>"
+
+
+def _dumps(value: Any) -> bytes:
+    """Pickle ``value``; objects plain pickle refuses (a policy's read-only mappings) go through cloudpickle,
+    which Dask and PySpark both bring (its output is read back by plain ``pickle.loads``)."""
+    try:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except (TypeError, pickle.PicklingError, AttributeError):
+        try:
+            import cloudpickle
+        except ImportError:
+            raise
+        return cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _arrive(token: str, payload: bytes) -> Shipped:
+    """Unpickling side of :class:`Shipped`: reuse the object if this process already has it."""
+    with _LOCK:
+        value = _ARRIVED.get(token)
+        if value is None:
+            value = pickle.loads(payload)
+            _LOADS[token] += 1
+            _ARRIVED[token] = value
+            while len(_ARRIVED) > _ARRIVED_MAX:
+                _ARRIVED.popitem(last=False)
+        else:
+            _ARRIVED.move_to_end(token)
+    return Shipped(value, token)
+
+
+def shipped_loads() -> dict[str, int]:
+    """How many times each shipped token was unpickled in this process (for tests and diagnostics)."""
+    with _LOCK:
+        return dict(_LOADS)
+
+
+def _token(*parts: object) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+
+
+def load(grouper: str | Path | Any) -> Any:
+    """A grouper object from a name, a folder or a grouper (passed through)."""
+    if isinstance(grouper, str | Path):
+        from drgpay.grouper import load_grouper
+
+        return load_grouper(grouper)
+    return grouper
+
+
+def ship_grouper(grouper: str | Path | Any, options: Mapping[str, Any] | None = None) -> Shipped:
+    """The grouper, compiled, and the keyword arguments of its ``group`` call (``columns``, ``errors``,
+    ``catalog`` …), ready to ship.
+
+    Compiling happens here, once, in the calling process: workers receive the compiled arrays and never
+    compile. A DIP ``catalog=`` given as a path or DataFrame is loaded here once too (workers get the loaded
+    catalogue, compiled against the grouper).
+    """
+    g = load(grouper)
+    kwargs = dict(options or {})
+    if getattr(g, "scheme", "") == "dip" and "catalog" in kwargs:
+        from drgpay.dip import DipCatalog, load_catalog
+
+        if not isinstance(kwargs["catalog"], DipCatalog):
+            kwargs["catalog"] = load_catalog(kwargs["catalog"])
+        g.compile(kwargs["catalog"])  # cached inside the grouper, so it travels compiled
+    elif getattr(g, "complete", False) and hasattr(g, "compiled"):
+        g.compiled  # noqa: B018 - compile before pickling
+    identity = getattr(g, "content_hash", None)
+    if identity is None:  # an object we cannot name by content: unique per shipping
+        identity = uuid.uuid4().hex
+    catalog = kwargs.get("catalog")
+    extra = {k: v for k, v in kwargs.items() if k != "catalog"}
+    token = _token(
+        "grouper",
+        type(g).__name__,
+        getattr(g, "id", ""),
+        identity,
+        getattr(catalog, "content_hash", None) if catalog is not None else None,
+        sorted((k, repr(v)) for k, v in extra.items()),
+        __version__,
+    )
+    return Shipped((g, kwargs), token)
+
+
+def ship_policy(policy: Any) -> Shipped:
+    """A payment policy ready to ship (token: its content hash where it has one)."""
+    identity = getattr(policy, "content_hash", None)
+    if callable(identity):
+        identity = identity()
+    if identity is None:
+        identity = uuid.uuid4().hex
+    return Shipped(policy, _token("policy", type(policy).__name__, identity, __version__))
+
+
+def group_with(shipped: Shipped, frame: pd.DataFrame) -> pd.DataFrame:
+    """Group ``frame`` with a shipped ``(grouper, kwargs)``: the one pandas call every backend makes."""
+    grouper, kwargs = shipped.value
+    return grouper.group(frame, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# one machine: a process pool over chunks
+# ---------------------------------------------------------------------------------------------------------------
+_WORKER: Shipped | None = None
+
+
+def _init_worker(path: str) -> None:
+    """Pool initializer: read the shipped grouper from ``path`` once, for every chunk this process groups.
+
+    The grouper comes through a file, not as an initializer argument: a process started with ``spawn`` reads
+    its arguments from a pipe only after importing drgpay, and 20 MB of arguments would hold the parent at the
+    pipe (about a second per worker) instead of letting it read the first chunks meanwhile.
+    """
+    global _WORKER
+    with open(path, "rb") as fh:
+        _WORKER = pickle.load(fh)
+
+
+def _group_in_worker(chunk: pd.DataFrame) -> pd.DataFrame:
+    if _WORKER is None:  # pragma: no cover - the initializer always runs first
+        raise RuntimeError("worker process started without a grouper")
+    result = group_with(_WORKER, chunk)
+    del chunk
+    release_memory()
+    return result
+
+
+def default_chunk_rows(workers: int | None) -> int:
+    """Rows per chunk for ``workers`` processes: the CLI's default for one, :data:`PARALLEL_CHUNK_ROWS` for more."""
+    from drgpay.io import DEFAULT_CHUNK_ROWS
+
+    return DEFAULT_CHUNK_ROWS if resolve_workers(workers) == 1 else PARALLEL_CHUNK_ROWS
+
+
+def resolve_workers(workers: int | None) -> int:
+    """``None`` or ``0``: one worker per CPU available to this process; otherwise ``workers`` (at least 1)."""
+    if not workers:
+        try:
+            return max(len(os.sched_getaffinity(0)), 1)
+        except AttributeError:  # pragma: no cover - macOS, Windows
+            return max(os.cpu_count() or 1, 1)
+    if workers < 0:
+        raise ValueError(f"workers must be >= 0, not {workers}")
+    return workers
+
+
+#: Inputs at least this large are grouped on every CPU by ``workers="auto"``; below it, starting worker processes
+#: (about a second each: import drgpay, receive the grouper) costs more than a second core saves.
+AUTO_PARALLEL_ROWS = 500_000
+#: The same bound for inputs whose row count is not known up front (CSV): about 130 bytes per record.
+AUTO_PARALLEL_BYTES = 64 * 2**20
+
+
+def auto_workers(source: str | Path) -> int:
+    """Worker processes for grouping ``source`` when the user did not say: every CPU for a large input
+    (:data:`AUTO_PARALLEL_ROWS` rows, or :data:`AUTO_PARALLEL_BYTES` of CSV), one otherwise."""
+    from drgpay.io import count_rows_hint
+
+    path = Path(source)
+    rows = count_rows_hint(path)
+    if rows is not None:
+        large = rows >= AUTO_PARALLEL_ROWS
+    else:
+        large = path.suffix.lower() in (".csv", ".txt", ".tsv", "") and path.stat().st_size >= AUTO_PARALLEL_BYTES
+    return resolve_workers(None) if large else 1
+
+
+def group_chunks(
+    chunks: Iterable[pd.DataFrame],
+    grouper: str | Path | Any,
+    *,
+    workers: int | None = 1,
+    columns: Mapping[str, str] | None = None,
+    errors: Literal["flag", "raise"] = "flag",
+    max_pending: int | None = None,
+    mp_context: BaseContext | None = None,
+    **options: Any,
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """Group each chunk; yield ``(chunk, result)`` in input order.
+
+    ``workers=1`` groups in this process (no pool). ``workers > 1`` (``0``/``None``: one per CPU) groups on a
+    :class:`~concurrent.futures.ProcessPoolExecutor` whose processes receive the compiled grouper once, through
+    the pool initializer. At most ``max_pending`` chunks (default ``workers + 1``) are read ahead and in flight,
+    so memory is bounded by a few chunks whatever the input size. Processes are started with ``spawn`` (not
+    ``fork``: the parent runs pyarrow's thread pools, which do not survive a fork). An error in a worker
+    (e.g. :class:`~drgpay.schema.SchemaError` with ``errors="raise"``) is raised here, at its chunk.
+    """
+    shipped = ship_grouper(grouper, {"columns": columns, "errors": errors, **options})
+    n = resolve_workers(workers)
+    if n == 1:
+        for chunk in chunks:
+            yield chunk, group_with(shipped, chunk)
+        return
+    limit = max(max_pending if max_pending is not None else n + 1, 1)
+    fd, path = tempfile.mkstemp(prefix="drgpay-grouper-", suffix=".pickle")
+    with os.fdopen(fd, "wb") as fh:
+        pickle.dump(shipped, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    pool = ProcessPoolExecutor(
+        max_workers=n,
+        mp_context=mp_context or multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(path,),
+    )
+    pending: deque[tuple[pd.DataFrame, Future[pd.DataFrame]]] = deque()
+    try:
+        for chunk in chunks:
+            pending.append((chunk, pool.submit(_group_in_worker, chunk)))
+            if len(pending) >= limit:
+                done, future = pending.popleft()
+                yield done, future.result()
+                del done
+                release_memory()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
+            del done
+            release_memory()
+    finally:
+        for _, future in pending:
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def group_file(
+    source: str | Path,
+    output: str | Path | None,
+    grouper: str | Path | Any,
+    *,
+    workers: int | None = 1,
+    chunk_rows: int | None = None,
+    columns: Mapping[str, str] | None = None,
+    errors: Literal["flag", "raise"] = "flag",
+    only_results: bool = False,
+    max_pending: int | None = None,
+    on_chunk: Callable[[pd.DataFrame, pd.DataFrame], object] | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """Group a CSV, Parquet or Excel file chunk by chunk into ``output`` (CSV or Parquet; None: no output), in
+    input order; returns ``{"rows": n, "status": {status: count}, "reason": {reason: count}}``.
+
+    The streaming pipeline of ``drgpay group`` as a function: :func:`drgpay.io.read_chunks` →
+    :func:`group_chunks` (in this process, with the next chunk read on a thread meanwhile, or on ``workers``
+    processes) → :class:`drgpay.io.ResultWriter` on a writer thread. Memory is bounded by a few chunks of
+    ``chunk_rows`` rows (default :func:`default_chunk_rows`), whatever the file size. ``on_chunk(chunk, result)``
+    is called after each chunk, in order (progress bars, previews).
+    """
+    status: Counter[str] = Counter()
+    reason: Counter[str] = Counter()
+    rows = 0
+    writer = BackgroundWriter(ResultWriter(output)) if output is not None else None
+    try:
+        chunks = read_chunks(source, chunk_rows or default_chunk_rows(workers))
+        if resolve_workers(workers) == 1:
+            chunks = prefetch(chunks)
+        for chunk, result in group_chunks(
+            chunks,
+            grouper,
+            workers=workers,
+            columns=columns,
+            errors=errors,
+            max_pending=max_pending,
+            **options,
+        ):
+            status.update({str(k): int(v) for k, v in result["status"].value_counts().items() if v})
+            reason.update({str(k): int(v) for k, v in result["reason"].value_counts().items() if v})
+            rows += len(chunk)
+            if on_chunk is not None:
+                on_chunk(chunk, result)
+            if writer is not None:
+                writer.write(result if only_results else (chunk, result))
+            del chunk, result
+    except BaseException:
+        if writer is not None:
+            with contextlib.suppress(BaseException):
+                writer.close()
+        raise
+    if writer is not None:
+        writer.close()
+    return {"rows": rows, "status": dict(status), "reason": dict(reason)}
