@@ -11,15 +11,29 @@ import hashlib
 import io
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from drgpay.codes import normalize_code  # noqa: E402
+from drgpay.definitions.tables import TABLE_SPECS  # noqa: E402
 
-__all__ = ["REPO", "Table", "default_raw_dir", "normalize_code", "read_lines", "write_grouper"]
+__all__ = [
+    "REPO",
+    "Table",
+    "build_main",
+    "default_raw_dir",
+    "normalize_code",
+    "read_code_list",
+    "read_csv",
+    "read_lines",
+    "read_table",
+    "scheme_tables",
+    "short",
+    "write_grouper",
+]
 
 
 def default_raw_dir() -> Path:
@@ -28,10 +42,51 @@ def default_raw_dir() -> Path:
     return Path(env) if env else REPO.parent / "shared" / "data" / "raw"
 
 
+def build_main(
+    build: Callable[[Path, Path], None], grouper_id: str, argv: Sequence[str] | None = None
+) -> None:
+    """A builder run as a script, ``python scripts/<builder>.py [RAW]``: build ``groupers/<grouper_id>`` from
+    RAW (default: :func:`default_raw_dir`)."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    build(Path(args[0]) if args else default_raw_dir(), REPO / "groupers" / grouper_id)
+
+
 def read_lines(path: Path, encoding: str = "utf-8-sig") -> list[str]:
     """Lines of a text source, BOM and trailing white space removed, blank lines dropped."""
     text = path.read_text(encoding=encoding)
     return [line.rstrip() for line in text.splitlines() if line.strip()]
+
+
+def read_code_list(path: Path) -> dict[str, str]:
+    """``code → name`` of an ICD ``.dat`` list: ``code name`` per line, split on the first space; codes are
+    normalised and the first occurrence wins."""
+    out: dict[str, str] = {}
+    for line in read_lines(path):
+        code, _, name = line.partition(" ")
+        code = normalize_code(code)
+        if code and code not in out:
+            out[code] = name.strip()
+    return out
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    """Rows of a UTF-8 CSV source (BOM tolerated) as dicts, values stripped."""
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        return [{k: (v or "").strip() for k, v in rec.items()} for rec in csv.DictReader(fh)]
+
+
+def read_table(folder: Path, name: str) -> list[dict[str, str]]:
+    """The rows of one table of a built grouper folder, as written (values not stripped)."""
+    with (folder / name).open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def short(items: Sequence[str], limit: int = 40) -> str:
+    """Items joined for a build report, cut after ``limit``; ``none`` when empty."""
+    if not items:
+        return "none"
+    text = ", ".join(items[:limit])
+    return text + (f", … ({len(items) - limit} more)" if len(items) > limit else "")
 
 
 class Table:
@@ -51,6 +106,16 @@ class Table:
         writer.writerow(self.header)
         writer.writerows(self.rows)
         return buf.getvalue().encode("utf-8")
+
+
+def scheme_tables(scheme: str, **rows: Iterable[Sequence[object]]) -> list[Table]:
+    """The tables of a ``scheme`` grouper folder, each given by its name without ``.csv``: in the order and
+    with the headers of drgpay's table specs (``drgpay.definitions.tables.TABLE_SPECS``), every table once."""
+    specs = TABLE_SPECS[scheme]
+    given = {f"{stem}.csv": table for stem, table in rows.items()}
+    if set(given) != set(specs):
+        raise ValueError(f"{scheme} tables: need exactly {', '.join(specs)}; got {', '.join(given)}")
+    return [Table(name, spec.columns, given[name]) for name, spec in specs.items()]
 
 
 def _toml_value(value: object) -> str:

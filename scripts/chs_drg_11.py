@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from build_common import Table, normalize_code, read_lines, write_grouper
+from build_common import normalize_code, read_code_list, read_lines, scheme_tables, write_grouper
 
 RULES = "opendrg_drg_rules/CHS_DRG_11"
 ICD = "opendrg_drg_datas/ICD/dataset"
@@ -208,17 +208,6 @@ def parse_cce(path: Path) -> list[tuple[str, str]]:
     return rows
 
 
-def read_code_list(path: Path) -> dict[str, str]:
-    """``code → name`` of an ICD ``.dat`` list (``code name`` per line)."""
-    out: dict[str, str] = {}
-    for line in read_lines(path):
-        code, _, name = line.partition(" ")
-        code = normalize_code(code)
-        if code and code not in out:
-            out[code] = name.strip()
-    return out
-
-
 def build(raw: Path, out: Path) -> None:
     """Write the complete CHS-DRG 1.1 grouper folder ``out`` from ``raw``."""
     rules = raw / RULES
@@ -327,24 +316,21 @@ def build(raw: Path, out: Path) -> None:
     ]
     assert not both, f"codes in both CC and MCC lists: {both[:5]}"
 
-    tables = [
-        Table("mdc.csv", ["mdc", "name", "sex"], mdc_rows),
-        Table("mdc_dx.csv", ["mdc", "dx", "region"], mdc_dx_rows),
-        Table("adrg.csv", ["adrg", "mdc", "name", "kind"], adrg_rows),
-        Table("adrg_clause.csv", ["adrg", "alt", "role", "section", "low", "high"], clause_rows),
-        Table("adrg_code.csv", ["adrg", "section", "code"], code_rows),
-        Table("drg.csv", ["drg", "adrg", "name", "split"], drg_rows),
-        Table("ambiguous.csv", ["mdc", "drg", "name"], qy_rows),
-        Table("cc.csv", ["dx", "level", "exclusion_table"], cc_rows),
-        Table("cc_exclusion.csv", ["exclusion_table", "principal_dx"], cce),
-        Table("dx_codes.csv", ["dx", "name"], sorted(dx_names.items())),
-        Table(
-            "proc_codes.csv",
-            ["proc", "name", "operating_room"],
-            [(c, n, "1" if c in operating_room else "0") for c, n in sorted(proc_names.items())],
-        ),
-        Table("grey_dx.csv", ["dx"], [(c,) for c in grey]),
-    ]
+    tables = scheme_tables(
+        "chs-drg",
+        mdc=mdc_rows,
+        mdc_dx=mdc_dx_rows,
+        adrg=adrg_rows,
+        adrg_clause=clause_rows,
+        adrg_code=code_rows,
+        drg=drg_rows,
+        ambiguous=qy_rows,
+        cc=cc_rows,
+        cc_exclusion=cce,
+        dx_codes=sorted(dx_names.items()),
+        proc_codes=[(c, n, "1" if c in operating_room else "0") for c, n in sorted(proc_names.items())],
+        grey_dx=[(c,) for c in grey],
+    )
     write_grouper(
         out,
         {

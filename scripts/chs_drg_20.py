@@ -11,16 +11,23 @@ build goes to ``BUILD_REPORT.md`` in the folder.
 
 from __future__ import annotations
 
-import csv
 import json
 import re
-import sys
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from build_common import REPO, Table, default_raw_dir, normalize_code, read_lines, write_grouper
+from build_common import (
+    build_main,
+    normalize_code,
+    read_code_list,
+    read_csv,
+    read_lines,
+    scheme_tables,
+    short,
+    write_grouper,
+)
 
 QWEASZ = "qweaszxcdf_chs_drg/src/data/drg-common/chs-2.0/generated"
 WEB = "opendrg_web_chs_drg_20"
@@ -105,23 +112,6 @@ Row = tuple[str, ...]
 
 
 # -- readers ---------------------------------------------------------------------------------------
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    """Rows of a UTF-8 CSV source (BOM tolerated) as dicts, values stripped."""
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        return [{k: (v or "").strip() for k, v in rec.items()} for rec in csv.DictReader(fh)]
-
-
-def read_code_list(path: Path) -> dict[str, str]:
-    """``code → name`` of an ICD ``.dat`` list: ``code name`` per line, split on the first space."""
-    out: dict[str, str] = {}
-    for line in read_lines(path):
-        code, _, name = line.partition(" ")
-        code = normalize_code(code)
-        if code and code not in out:
-            out[code] = name.strip()
-    return out
 
 
 def check_adrg_rules_absent(raw: Path) -> None:
@@ -265,14 +255,6 @@ def read_cc(raw: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]], li
 
 
 # -- report ------------------------------------------------------------------------------------------------
-
-
-def short(items: Sequence[str], limit: int = 40) -> str:
-    """Items joined for the report, cut after ``limit``; ``none`` when empty."""
-    if not items:
-        return "none"
-    text = ", ".join(items[:limit])
-    return text + (f", … ({len(items) - limit} more)" if len(items) > limit else "")
 
 
 def counted(counter: Counter[str], sep: str = ", ") -> str:
@@ -430,24 +412,21 @@ def build(raw: Path, out: Path) -> None:
     grey = sorted(set(grey_lines))
     ss_valid = len(read_csv(raw / WEB / "ss_valid_procedures.csv"))
 
-    tables = [
-        Table("mdc.csv", ["mdc", "name", "sex"], mdcs.rows),
-        Table("mdc_dx.csv", ["mdc", "dx", "region"], mdcs.dx_rows),
-        Table("adrg.csv", ["adrg", "mdc", "name", "kind"], drgs.adrg_rows),
-        Table("adrg_clause.csv", ["adrg", "alt", "role", "section", "low", "high"], []),
-        Table("adrg_code.csv", ["adrg", "section", "code"], []),
-        Table("drg.csv", ["drg", "adrg", "name", "split"], drgs.drg_rows),
-        Table("ambiguous.csv", ["mdc", "drg", "name"], drgs.qy_rows),
-        Table("cc.csv", ["dx", "level", "exclusion_table"], cc_rows),
-        Table("cc_exclusion.csv", ["exclusion_table", "principal_dx"], cce_rows),
-        Table("dx_codes.csv", ["dx", "name"], sorted(dx_names.items())),
-        Table(
-            "proc_codes.csv",
-            ["proc", "name", "operating_room"],
-            [(c, n, "0") for c, n in sorted(proc_names.items())],
-        ),
-        Table("grey_dx.csv", ["dx"], [(c,) for c in grey]),
-    ]
+    tables = scheme_tables(
+        "chs-drg",
+        mdc=mdcs.rows,
+        mdc_dx=mdcs.dx_rows,
+        adrg=drgs.adrg_rows,
+        adrg_clause=[],  # the ADRG entry rules are not in the public sources yet
+        adrg_code=[],
+        drg=drgs.drg_rows,
+        ambiguous=drgs.qy_rows,
+        cc=cc_rows,
+        cc_exclusion=cce_rows,
+        dx_codes=sorted(dx_names.items()),
+        proc_codes=[(c, n, "0") for c, n in sorted(proc_names.items())],
+        grey_dx=[(c,) for c in grey],
+    )
 
     in_mdc = sum(1 for c in grey if c in mdcs.dx_mdcs)
     report = [
@@ -492,4 +471,4 @@ def build(raw: Path, out: Path) -> None:
 
 
 if __name__ == "__main__":
-    build(Path(sys.argv[1]) if len(sys.argv) > 1 else default_raw_dir(), REPO / "groupers" / "chs-drg-2.0")
+    build_main(build, "chs-drg-2.0")

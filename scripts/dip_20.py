@@ -12,13 +12,20 @@ machine-readable form here, so catalogues are supplied by the user or built from
 
 from __future__ import annotations
 
-import csv
-import sys
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from build_common import REPO, Table, default_raw_dir, normalize_code, read_lines, write_grouper
+from build_common import (
+    Table,
+    build_main,
+    normalize_code,
+    read_code_list,
+    read_csv,
+    scheme_tables,
+    short,
+    write_grouper,
+)
 
 ICD = "opendrg_drg_datas/ICD/dataset"
 WEB = "opendrg_web_chs_drg_20"
@@ -151,23 +158,6 @@ def read_pairs(path: Path) -> list[tuple[str, str]]:
     return out
 
 
-def read_code_list(path: Path) -> dict[str, str]:
-    """``code → name`` of an ICD ``.dat`` list (first occurrence wins)."""
-    out: dict[str, str] = {}
-    for line in read_lines(path):
-        code, _, name = line.partition(" ")
-        code = normalize_code(code)
-        if code and code not in out:
-            out[code] = name.strip()
-    return out
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    """Rows of a UTF-8 CSV source (BOM tolerated) as dicts, values stripped."""
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        return [{k: (v or "").strip() for k, v in rec.items()} for rec in csv.DictReader(fh)]
-
-
 # -- procedure categories ----------------------------------------------------------------------------------
 
 
@@ -288,14 +278,6 @@ def read_cc(raw: Path) -> tuple[list[tuple[str, str, str]], list[tuple[str, str]
 # -- report ---------------------------------------------------------------------------------------------------
 
 
-def short(items: Sequence[str], limit: int = 40) -> str:
-    """Items joined for the report, cut after ``limit``; ``none`` when empty."""
-    if not items:
-        return "none"
-    text = ", ".join(items[:limit])
-    return text + (f", … ({len(items) - limit} more)" if len(items) > limit else "")
-
-
 def report(cats: Categories, tables: Sequence[Table]) -> list[str]:
     """The text of ``BUILD_REPORT.md``."""
     by_cat = Counter(cats.category.values())
@@ -392,24 +374,17 @@ def build(raw: Path, out: Path) -> None:
     cats = Categories(raw)
     dx_names = read_code_list(raw / ICD / YIBAO_DX)
     cc_rows, cce_rows = read_cc(raw)
-    tables = [
-        Table("dx_codes.csv", ["dx", "name"], sorted(dx_names.items())),
-        Table("proc_codes.csv", ["proc", "name"], sorted(cats.yibao.items())),
-        Table("procedure_category.csv", ["proc", "category", "source"], cats.rows()),
-        Table(
-            "treatment_order.csv",
-            ["treatment", "rank", "code", "categories"],
-            [(name, rank, code, "|".join(c)) for rank, (name, code, c) in enumerate(TREATMENTS)],
-        ),
-        Table(
-            "auxiliary.csv",
-            ["aux", "type", "rank", "name", "coefficient", "note"],
-            [(aux, typ, rank, name, "", note) for aux, typ, rank, name, note in AUXILIARY],
-        ),
-        Table("auxiliary_clause.csv", ["aux", "alt", "role", "codes", "low", "high"], AUXILIARY_CLAUSES),
-        Table("cc.csv", ["dx", "level", "exclusion_table"], cc_rows),
-        Table("cc_exclusion.csv", ["exclusion_table", "principal_dx"], cce_rows),
-    ]
+    tables = scheme_tables(
+        "dip",
+        dx_codes=sorted(dx_names.items()),
+        proc_codes=sorted(cats.yibao.items()),
+        procedure_category=cats.rows(),
+        treatment_order=[(name, rank, code, "|".join(c)) for rank, (name, code, c) in enumerate(TREATMENTS)],
+        auxiliary=[(aux, typ, rank, name, "", note) for aux, typ, rank, name, note in AUXILIARY],
+        auxiliary_clause=AUXILIARY_CLAUSES,
+        cc=cc_rows,
+        cc_exclusion=cce_rows,
+    )
     write_grouper(
         out,
         GROUPER,
@@ -539,4 +514,4 @@ group id. No candidate: `ungroupable` (`dx_not_in_catalog` or `no_matching_group
 
 
 if __name__ == "__main__":
-    build(Path(sys.argv[1]) if len(sys.argv) > 1 else default_raw_dir(), REPO / "groupers" / "dip-2.0")
+    build_main(build, "dip-2.0")

@@ -5,7 +5,6 @@ The builder reads the public sources in ``shared/data/raw`` (or ``$DRGPAY_RAW``)
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import sys
 import tomllib
@@ -19,18 +18,13 @@ sys.path.insert(0, str(SCRIPTS))
 
 import build_common  # noqa: E402
 import chs_drg_20  # noqa: E402
+from build_common import read_table as rows  # noqa: E402
 
 RAW = build_common.default_raw_dir()
 needs_raw = pytest.mark.skipif(
     not (RAW / chs_drg_20.QWEASZ / "mdc_rules.json").is_file(),
     reason=f"raw CHS-DRG 2.0 sources not found under {RAW} (set DRGPAY_RAW)",
 )
-
-
-def rows(folder: Path, name: str) -> list[dict[str, str]]:
-    """The rows of one table of a built folder."""
-    with (folder / name).open(encoding="utf-8", newline="") as fh:
-        return list(csv.DictReader(fh))
 
 
 @pytest.fixture(scope="module")

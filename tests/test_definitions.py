@@ -52,6 +52,18 @@ def _copy(tmp_path: Path, name: str = "chs-drg-1.1") -> Path:
     return dst
 
 
+def _replace(path: Path, old: str, new: str, count: int = -1) -> None:
+    """Replace ``old`` by ``new`` in a text file (``count`` times, all by default)."""
+    path.write_text(path.read_text("utf-8").replace(old, new, count), "utf-8")
+
+
+def _refused(folder: Path, match: str | None = None) -> drgpay.DefinitionError:
+    """The error loading the definition ``folder`` raises (its message matching ``match``)."""
+    with pytest.raises(drgpay.DefinitionError, match=match) as err:
+        load_definition(folder)
+    return err.value
+
+
 def _rehash(folder: Path, table: str) -> None:
     toml = folder / "grouper.toml"
     digest = hashlib.sha256((folder / table).read_bytes()).hexdigest()
@@ -61,10 +73,8 @@ def _rehash(folder: Path, table: str) -> None:
 
 def test_corrupted_table_fails_with_checksum(tmp_path: Path) -> None:
     folder = _copy(tmp_path)
-    path = folder / "drg.csv"
-    path.write_text(path.read_text("utf-8").replace("GZ13", "GZ1X"), "utf-8")
-    with pytest.raises(drgpay.DefinitionError, match=r"drg\.csv: sha256 .* does not match"):
-        load_definition(folder)
+    _replace(folder / "drg.csv", "GZ13", "GZ1X")
+    _refused(folder, r"drg\.csv: sha256 .* does not match")
 
 
 def test_bad_value_names_file_line_and_column(tmp_path: Path) -> None:
@@ -76,23 +86,17 @@ def test_bad_value_names_file_line_and_column(tmp_path: Path) -> None:
     lines[9] = ",".join(fields)
     path.write_text("\n".join(lines) + "\n", "utf-8")
     _rehash(folder, "drg.csv")
-    with pytest.raises(drgpay.DefinitionError) as err:
-        load_definition(folder)
-    assert err.value.file is not None and err.value.file.endswith("drg.csv")
-    assert err.value.line == 10 and err.value.column == "split"
-    assert "drg.csv, line 10, column 'split'" in str(err.value)
+    err = _refused(folder)
+    assert err.file is not None and err.file.endswith("drg.csv")
+    assert err.line == 10 and err.column == "split"
+    assert "drg.csv, line 10, column 'split'" in str(err)
 
 
 def test_broken_reference_is_reported(tmp_path: Path) -> None:
     folder = _copy(tmp_path)
-    path = folder / "adrg.csv"
-    text = path.read_text("utf-8").replace("GZ1,MDCG", "GZ1,MDCQQ", 1)
-    path.write_text(text, "utf-8")
+    _replace(folder / "adrg.csv", "GZ1,MDCG", "GZ1,MDCQQ", 1)
     _rehash(folder, "adrg.csv")
-    with pytest.raises(
-        drgpay.DefinitionError, match=r"adrg\.csv, line \d+, column 'mdc': not defined in mdc\.csv"
-    ):
-        load_definition(folder)
+    _refused(folder, r"adrg\.csv, line \d+, column 'mdc': not defined in mdc\.csv")
 
 
 def test_bad_header_and_bad_code(tmp_path: Path) -> None:
@@ -100,23 +104,17 @@ def test_bad_header_and_bad_code(tmp_path: Path) -> None:
     path = folder / "grey_dx.csv"
     path.write_text("code\nK22.301\n", "utf-8")
     _rehash(folder, "grey_dx.csv")
-    with pytest.raises(drgpay.DefinitionError, match=r"grey_dx\.csv, line 1: header must be dx"):
-        load_definition(folder)
+    _refused(folder, r"grey_dx\.csv, line 1: header must be dx")
     path.write_text("dx\nnot-a-code\n", "utf-8")
     _rehash(folder, "grey_dx.csv")
-    with pytest.raises(drgpay.DefinitionError, match=r"line 2, column 'dx': not a normalised dx code"):
-        load_definition(folder)
+    _refused(folder, r"line 2, column 'dx': not a normalised dx code")
 
 
 def test_count_mismatch_needs_explanation(tmp_path: Path) -> None:
     folder = _copy(tmp_path)
-    toml = folder / "grouper.toml"
-    toml.write_text(toml.read_text("utf-8").replace("drg = 628", "drg = 629"), "utf-8")
-    with pytest.raises(drgpay.DefinitionError, match=r"\[counts\] drg = 629 but drg\.csv has 628"):
-        load_definition(folder)
-    toml.write_text(
-        toml.read_text("utf-8").replace('note = ""', 'note = "one DRG withdrawn locally"'), "utf-8"
-    )
+    _replace(folder / "grouper.toml", "drg = 628", "drg = 629")
+    _refused(folder, r"\[counts\] drg = 629 but drg\.csv has 628")
+    _replace(folder / "grouper.toml", 'note = ""', 'note = "one DRG withdrawn locally"')
     assert load_definition(folder).manifest.counts["drg"] == 629
 
 

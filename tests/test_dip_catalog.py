@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -28,6 +29,14 @@ def write(tmp_path: Path, rows: list[str], name: str = "cat.csv", header: str = 
     path = tmp_path / name
     path.write_text(header + "\n".join(rows) + "\n", encoding="utf-8")
     return path
+
+
+def refused(load: Callable[[Path], object], path: Path, text: str, match: str) -> CatalogError:
+    """Write ``text`` to ``path``: the error ``load(path)`` then raises (its message matching ``match``)."""
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(CatalogError, match=match) as err:
+        load(path)
+    return err.value
 
 
 # -- expressions ---------------------------------------------------------------------------------------------
@@ -176,12 +185,8 @@ def test_save_and_reload(tmp_path: Path) -> None:
 
 def test_catalogue_toml_needs_table(tmp_path: Path) -> None:
     path = tmp_path / "x.toml"
-    path.write_text("[catalog]\nid = 'x'\n", encoding="utf-8")
-    with pytest.raises(CatalogError, match="table"):
-        load_catalog(path)
-    path.write_text("[catalog\n", encoding="utf-8")
-    with pytest.raises(CatalogError, match="not valid TOML"):
-        load_catalog(path)
+    refused(load_catalog, path, "[catalog]\nid = 'x'\n", "table")
+    refused(load_catalog, path, "[catalog\n", "not valid TOML")
     with pytest.raises(CatalogError, match="not found"):
         load_catalog(tmp_path / "missing.csv")
 
@@ -191,16 +196,10 @@ def test_catalogue_toml_needs_table(tmp_path: Path) -> None:
 
 def test_aux_coefficient_errors(tmp_path: Path, dip: DipGrouper) -> None:
     bad = tmp_path / "aux.csv"
-    bad.write_text("aux,coefficient\ndeath,0\n", encoding="utf-8")
-    with pytest.raises(CatalogError, match="positive") as err:
-        load_aux_coefficients(bad)
-    assert err.value.line == 2 and err.value.column == "coefficient"
-    bad.write_text("aux,coefficient\ndeath,1.2\ndeath,1.3\n", encoding="utf-8")
-    with pytest.raises(CatalogError, match="duplicate"):
-        load_aux_coefficients(bad)
-    bad.write_text("item,value\n", encoding="utf-8")
-    with pytest.raises(CatalogError, match="need columns aux, coefficient"):
-        load_aux_coefficients(bad)
+    err = refused(load_aux_coefficients, bad, "aux,coefficient\ndeath,0\n", "positive")
+    assert err.line == 2 and err.column == "coefficient"
+    refused(load_aux_coefficients, bad, "aux,coefficient\ndeath,1.2\ndeath,1.3\n", "duplicate")
+    refused(load_aux_coefficients, bad, "item,value\n", "need columns aux, coefficient")
     cat = load_catalog(write(tmp_path, GOOD), auxiliary=pd.DataFrame({"aux": ["dead"], "coefficient": [1.2]}))
     with pytest.raises(CatalogError, match="does not define: \\['dead'\\]"):
         dip.compile(cat)

@@ -3,7 +3,6 @@ local variants (extra procedure categories, auxiliary coefficients, a different 
 
 from __future__ import annotations
 
-import csv
 import sys
 from pathlib import Path
 
@@ -20,6 +19,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 import build_common  # noqa: E402
 import build_groupers  # noqa: E402
 import dip_20  # noqa: E402
+from build_common import read_table as rows  # noqa: E402
 
 RAW = build_common.default_raw_dir()
 needs_raw = pytest.mark.skipif(
@@ -27,11 +27,6 @@ needs_raw = pytest.mark.skipif(
     reason=f"raw DIP sources not found under {RAW} (set DRGPAY_RAW)",
 )
 GOLDEN = Path(__file__).parent / "golden" / "dip"
-
-
-def rows(folder: Path, name: str) -> list[dict[str, str]]:
-    with (folder / name).open(encoding="utf-8", newline="") as fh:
-        return list(csv.DictReader(fh))
 
 
 @pytest.fixture(scope="module")

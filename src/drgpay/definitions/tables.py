@@ -58,6 +58,25 @@ class TableSpec:
     additive: bool = False
 
 
+#: Tables both schemes have in the same form: the diagnosis code list and the CC / MCC tables.
+_DX_CODES = TableSpec(("dx", "name"), key=("dx",), codes={"dx": "dx"}, additive=True)
+_CC_TABLES = {
+    "cc.csv": TableSpec(
+        ("dx", "level", "exclusion_table"),
+        key=("dx",),
+        codes={"dx": "dx"},
+        choices={"level": ("cc", "mcc")},
+        additive=True,
+    ),
+    "cc_exclusion.csv": TableSpec(
+        ("exclusion_table", "principal_dx"),
+        key=("exclusion_table", "principal_dx"),
+        codes={"principal_dx": "dx"},
+        not_empty=("exclusion_table",),
+        additive=True,
+    ),
+}
+
 TABLE_SPECS: dict[str, dict[str, TableSpec]] = {
     "chs-drg": {
         "mdc.csv": TableSpec(
@@ -87,21 +106,8 @@ TABLE_SPECS: dict[str, dict[str, TableSpec]] = {
             not_empty=("drg",),
         ),
         "ambiguous.csv": TableSpec(("mdc", "drg", "name"), key=("mdc",), not_empty=("drg",)),
-        "cc.csv": TableSpec(
-            ("dx", "level", "exclusion_table"),
-            key=("dx",),
-            codes={"dx": "dx"},
-            choices={"level": ("cc", "mcc")},
-            additive=True,
-        ),
-        "cc_exclusion.csv": TableSpec(
-            ("exclusion_table", "principal_dx"),
-            key=("exclusion_table", "principal_dx"),
-            codes={"principal_dx": "dx"},
-            not_empty=("exclusion_table",),
-            additive=True,
-        ),
-        "dx_codes.csv": TableSpec(("dx", "name"), key=("dx",), codes={"dx": "dx"}, additive=True),
+        **_CC_TABLES,
+        "dx_codes.csv": _DX_CODES,
         "proc_codes.csv": TableSpec(
             ("proc", "name", "operating_room"),
             key=("proc",),
@@ -112,7 +118,7 @@ TABLE_SPECS: dict[str, dict[str, TableSpec]] = {
         "grey_dx.csv": TableSpec(("dx",), key=("dx",), codes={"dx": "dx"}, additive=True),
     },
     "dip": {
-        "dx_codes.csv": TableSpec(("dx", "name"), key=("dx",), codes={"dx": "dx"}, additive=True),
+        "dx_codes.csv": _DX_CODES,
         "proc_codes.csv": TableSpec(("proc", "name"), key=("proc",), codes={"proc": "proc"}, additive=True),
         "procedure_category.csv": TableSpec(
             ("proc", "category", "source"),
@@ -142,20 +148,7 @@ TABLE_SPECS: dict[str, dict[str, TableSpec]] = {
             numbers=("low", "high"),
             not_empty=("aux", "alt", "role"),
         ),
-        "cc.csv": TableSpec(
-            ("dx", "level", "exclusion_table"),
-            key=("dx",),
-            codes={"dx": "dx"},
-            choices={"level": ("cc", "mcc")},
-            additive=True,
-        ),
-        "cc_exclusion.csv": TableSpec(
-            ("exclusion_table", "principal_dx"),
-            key=("exclusion_table", "principal_dx"),
-            codes={"principal_dx": "dx"},
-            not_empty=("exclusion_table",),
-            additive=True,
-        ),
+        **_CC_TABLES,
     },
 }
 
@@ -224,6 +217,18 @@ def _ref(
     _fail(paths[table], frame, bad.to_numpy(dtype=bool), column, f"not defined in {target}")
 
 
+def _check_cc_exclusion(tables: dict[str, pd.DataFrame], paths: dict[str, Path]) -> None:
+    """Every exclusion table a CC / MCC names is defined in ``cc_exclusion.csv``."""
+    cc, cce = tables["cc.csv"], tables["cc_exclusion.csv"]
+    _fail(
+        paths["cc.csv"],
+        cc,
+        (~cc["exclusion_table"].isin(set(cce["exclusion_table"])) & (cc["exclusion_table"] != "")).to_numpy(),
+        "exclusion_table",
+        "exclusion table not defined in cc_exclusion.csv",
+    )
+
+
 def chs_drg_cross_checks(tables: dict[str, pd.DataFrame], paths: dict[str, Path], complete: bool) -> None:
     """References between CHS-DRG tables, and the rule tables' completeness."""
     _ref(tables, paths, "mdc_dx.csv", "mdc", "mdc.csv", "mdc")
@@ -278,14 +283,7 @@ def chs_drg_cross_checks(tables: dict[str, pd.DataFrame], paths: dict[str, Path]
             "adrg",
             "ADRG has no DRG in drg.csv",
         )
-    cc, cce = tables["cc.csv"], tables["cc_exclusion.csv"]
-    _fail(
-        paths["cc.csv"],
-        cc,
-        (~cc["exclusion_table"].isin(set(cce["exclusion_table"])) & (cc["exclusion_table"] != "")).to_numpy(),
-        "exclusion_table",
-        "exclusion table not defined in cc_exclusion.csv",
-    )
+    _check_cc_exclusion(tables, paths)
 
 
 def dip_cross_checks(tables: dict[str, pd.DataFrame], paths: dict[str, Path], complete: bool) -> None:
@@ -348,14 +346,7 @@ def dip_cross_checks(tables: dict[str, pd.DataFrame], paths: dict[str, Path], co
             "aux",
             "item has no condition in auxiliary_clause.csv",
         )
-    cc, cce = tables["cc.csv"], tables["cc_exclusion.csv"]
-    _fail(
-        paths["cc.csv"],
-        cc,
-        (~cc["exclusion_table"].isin(set(cce["exclusion_table"])) & (cc["exclusion_table"] != "")).to_numpy(),
-        "exclusion_table",
-        "exclusion table not defined in cc_exclusion.csv",
-    )
+    _check_cc_exclusion(tables, paths)
 
 
 CrossCheck = Callable[[dict[str, pd.DataFrame], dict[str, Path], bool], None]

@@ -60,7 +60,8 @@ CATALOG_COLUMNS = (
 REQUIRED = ("group", "dx_key", "procedures", "kind")
 #: Group kinds, in tie-break order (a core group wins over a basic one, a basic over a comprehensive one).
 KINDS = ("core", "basic", "comprehensive")
-_KIND_ALIASES = {
+#: Spellings of the group kinds (also Chinese: 核心病种, 基层病种, 综合病种) → kind.
+KIND_ALIASES = {
     **{k: k for k in KINDS},
     "核心": "core",
     "核心病种": "core",
@@ -418,7 +419,7 @@ def _validate(frame: pd.DataFrame, rep: _Reporter) -> tuple[pd.DataFrame, tuple[
         if not _DX_KEY.match(key):
             raise rep.fail(f"{col['dx_key'][i]!r} is not a diagnosis 亚目 (K80.1) or 类目 (K80)", i, "dx_key")
         raw_kind = col["kind"][i]
-        kind = _KIND_ALIASES.get(raw_kind.lower(), _KIND_ALIASES.get(raw_kind))
+        kind = KIND_ALIASES.get(raw_kind.lower(), KIND_ALIASES.get(raw_kind))
         if kind is None:
             raise rep.fail(f"{raw_kind!r} is not one of {list(KINDS)} (or 核心/基层/综合)", i, "kind")
         try:

@@ -13,6 +13,7 @@ See ``docs/payment.md`` for the tutorial and the policy file format.
 
 from __future__ import annotations
 
+from drgpay.payment import calibrate
 from drgpay.payment.advance import (
     advance_eligibility,
     annual_clearing,
@@ -20,14 +21,7 @@ from drgpay.payment.advance import (
     compute_advances,
     tiered_share,
 )
-from drgpay.payment.calibrate import (
-    calibrate_base_rate,
-    calibrate_dip_policy,
-    calibrate_dip_scores,
-    calibrate_drg_policy,
-    calibrate_point_value,
-    calibrate_weights,
-)
+from drgpay.payment.calibrate import *  # noqa: F403 - re-exported whole (see the end of __all__)
 from drgpay.payment.citytables import CityTable, city_policy, load_city_weights
 from drgpay.payment.errors import (
     PaymentError,
@@ -103,12 +97,6 @@ __all__ = [
     "annual_clearing",
     "apply_special_cases",
     "build_ledger",
-    "calibrate_base_rate",
-    "calibrate_dip_policy",
-    "calibrate_dip_scores",
-    "calibrate_drg_policy",
-    "calibrate_point_value",
-    "calibrate_weights",
     "check_special_quota",
     "city_policy",
     "compute_advances",
@@ -123,3 +111,4 @@ __all__ = [
     "special_quota_table",
     "tiered_share",
 ]
+__all__ += calibrate.__all__

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -181,17 +181,29 @@ def factorize_rows(*arrays: np.ndarray) -> tuple[np.ndarray, list[tuple[Any, ...
     return np.asarray(codes, dtype="int64"), list(uniques)
 
 
+def coefficient(policy: DrgPolicy | DipPolicy, level: str, hosp: str) -> tuple[Decimal, str] | None:
+    """The coefficient of a hospital and level, with where it comes from: the hospital's own, else its level's,
+    else the policy default; None when there is none."""
+    if hosp and hosp in policy.hospital_coefficients:
+        return policy.hospital_coefficients[hosp], f"hospital {hosp}"
+    if level in policy.level_coefficients:
+        return policy.level_coefficients[level], f"level {level}"
+    if policy.default_coefficient is not None:
+        return policy.default_coefficient, "default"
+    return None
+
+
 def resolve_factors(
     w: Work,
+    policy: DrgPolicy | DipPolicy,
     price: Callable[[str, str], int],
-    coefficient: Callable[[str, str], tuple[Decimal, str] | None],
     uniform: np.ndarray,
     uniform_text: str,
 ) -> tuple[np.ndarray, np.ndarray, list[tuple[Decimal, str] | None]]:
     """Per row: the index of its price (base rate or point value, -1 for none) and of its coefficient.
 
-    ``price(insurance, level)`` and ``coefficient(level, hospital)`` are called once per distinct key;
-    rows flagged ``uniform`` (basic groups paid alike everywhere) get coefficient 1.
+    ``price(insurance, level)`` and :func:`coefficient` are called once per distinct key; rows flagged
+    ``uniform`` (basic groups paid alike everywhere) get coefficient 1.
     """
     codes, uniques = factorize_rows(w.ins, w.level, w.hosp)
     coefs: list[tuple[Decimal, str] | None] = []
@@ -200,7 +212,7 @@ def resolve_factors(
     for k, (ins, level, hosp) in enumerate(uniques):
         price_u[k] = price(str(ins), str(level))
         coef_u[k] = len(coefs)
-        coefs.append(coefficient(str(level), str(hosp)))
+        coefs.append(coefficient(policy, str(level), str(hosp)))
     price_id = price_u[codes] if len(codes) else np.zeros(0, dtype="int64")
     coef_id = coef_u[codes] if len(codes) else np.zeros(0, dtype="int64")
     if uniform.any():
@@ -410,6 +422,67 @@ def pay_fallback(
             )
 
 
+#: ``fallback(mask, rule_name, case_type, reason)``: pay ``mask`` rows by the policy's fallback rule ``rule_name``.
+Fallback = Callable[[np.ndarray, str, str, str | np.ndarray], None]
+
+
+def fallback_payer(
+    w: Work, policy: DrgPolicy | DipPolicy, unit_price: UnitPrice, table_value: TableValue, unit_word: str
+) -> Fallback:
+    """The :data:`Fallback` of one payment run (see :func:`pay_fallback`)."""
+
+    def fallback(mask: np.ndarray, rule_name: str, case_type: str, reason: str | np.ndarray) -> None:
+        rule = getattr(policy, rule_name)
+        pay_fallback(w, mask, rule, case_type, reason, unit_price, table_value, unit_word)
+
+    return fallback
+
+
+def off_path_stage(
+    w: Work,
+    policy: DrgPolicy | DipPolicy,
+    missing_date: np.ndarray,
+    fallback: Fallback,
+    *,
+    ambiguous_rule: bool,
+) -> None:
+    """Pay, in this order, invalid rows, rows excluded before grouping (:func:`exclusion_stage`), ungroupable
+    rows, ambiguous rows (by their own rule when the scheme has one, else as ungroupable) and rows of a group
+    the policy excludes, each by its fallback rule."""
+    invalid, ungroupable, ambiguous = invalid_and_offpath(w)
+    if not ambiguous_rule:
+        ungroupable |= ambiguous
+    fallback(invalid, "invalid", "excluded", with_grouping_reason(w, invalid, "invalid"))
+    excluded = exclusion_stage(w, policy, missing_date)
+    fallback(excluded, "excluded", "excluded", w.reason.copy())
+    ungroupable &= w.pending()
+    fallback(ungroupable, "ungroupable", "ungroupable", with_grouping_reason(w, ungroupable, "ungroupable"))
+    if ambiguous_rule:
+        ambiguous &= w.pending()
+        fallback(ambiguous, "ambiguous", "ambiguous", with_grouping_reason(w, ambiguous, "ambiguous"))
+    listed = w.pending() & np.isin(w.group, list(policy.exclusions.groups))
+    fallback(listed, "excluded", "excluded", "excluded_group")
+
+
+def unpaid_stage(
+    w: Work, no_price: np.ndarray, price_reason: str, price_text: str, no_coefficient: np.ndarray
+) -> None:
+    """Pending rows without a price (base rate or point value), a coefficient or a total cost: ``excluded``,
+    not paid, in that order of reasons."""
+    for mask, reason, text in (
+        (no_price, price_reason, price_text),
+        (
+            no_coefficient,
+            "no_coefficient",
+            "no coefficient for this hospital or level and no default: not paid",
+        ),
+        (~w.cost_ok, "missing_total_cost", "no total cost: not paid"),
+    ):
+        unpaid = w.pending() & mask
+        w.assign(unpaid, "excluded", reason)
+        w.trace(unpaid, text)
+
+
 def high_bound(t: Decimal, inclusive: bool) -> int:
     """Smallest cost in fen that counts as high for a threshold of ``t`` yuan (exact)."""
     t_fen = t * 100
@@ -455,6 +528,24 @@ def rule_matches(w: Work, rule: CaseRule, candidates: np.ndarray) -> np.ndarray:
     if rule.groups:
         mask &= np.isin(w.group, list(rule.groups))
     return mask
+
+
+def case_rule_matches(
+    w: Work, rules: Sequence[CaseRule], rows: np.ndarray, decided: np.ndarray
+) -> Iterator[tuple[CaseRule, np.ndarray]]:
+    """Local case rules in order, first match wins: each rule that matches some of ``rows`` not yet
+    ``decided``, with the positions (into ``rows``) of those rows; they are marked decided and get the rule's
+    case type and the reason ``rule:<name>`` before the caller pays them."""
+    for rule in rules:
+        candidates = np.zeros(w.n, dtype=bool)
+        candidates[rows[~decided]] = True
+        hits = np.flatnonzero(rule_matches(w, rule, candidates)[rows])
+        if not len(hits):
+            continue
+        decided[hits] = True
+        w.case_type[rows[hits]] = rule.case_type
+        w.reason[rows[hits]] = f"rule:{rule.name}"
+        yield rule, hits
 
 
 def exclusion_stage(w: Work, policy: DrgPolicy | DipPolicy, missing_date: np.ndarray) -> np.ndarray:

@@ -65,9 +65,15 @@ def _clearing_rule(rule: ClearingRule | DrgPolicy | DipPolicy) -> ClearingRule:
     return rule.settlement.clearing if isinstance(rule, DrgPolicy | DipPolicy) else rule
 
 
+def _require(frame: pd.DataFrame, columns: tuple[str, ...], what: str, hint: str = "") -> None:
+    """Raise naming the first of ``columns`` that ``frame`` (``what``) lacks."""
+    for column in columns:
+        if column not in frame.columns:
+            raise PaymentInputError(f"{what}: missing column {column!r}{hint}")
+
+
 def _fen_column(frame: pd.DataFrame, column: str, what: str) -> np.ndarray:
-    if column not in frame.columns:
-        raise PaymentInputError(f"{what}: missing column {column!r}")
+    _require(frame, (column,), what)
     fen, ok, bad = yuan_array_to_fen(frame[column].reset_index(drop=True))
     wrong = np.flatnonzero(bad | ~ok)
     if len(wrong):
@@ -84,8 +90,7 @@ def advance_eligibility(hospitals: pd.DataFrame, rule: AdvanceRule | DrgPolicy |
     A gate compares a column of ``hospitals`` with a value (numbers numerically); a missing value fails it.
     """
     rule = _advance_rule(rule)
-    if "hospital_id" not in hospitals.columns:
-        raise PaymentInputError("hospitals: missing column 'hospital_id'")
+    _require(hospitals, ("hospital_id",), "hospitals")
     missing = sorted({g.column for g in rule.gates} - set(hospitals.columns))
     if missing:
         raise PaymentInputError(
@@ -132,9 +137,7 @@ def compute_advances(
     gate (``hospitals`` table) or have no history.
     """
     rule = _advance_rule(rule)
-    for col in ("hospital_id", "period", "amount"):
-        if col not in settlements.columns:
-            raise PaymentInputError(f"settlements: missing column {col!r}")
+    _require(settlements, ("hospital_id", "period", "amount"), "settlements")
     fen = _fen_column(settlements, "amount", "settlements")
     frame = pd.DataFrame(
         {
@@ -262,9 +265,7 @@ def annual_clearing(
     are left out of both sums. ``ledger``: from :func:`build_ledger`.
     """
     rule = _clearing_rule(rule)
-    for col in (by, "fund_payment", "fund_paid"):
-        if col not in paid_cases.columns:
-            raise PaymentInputError(f"paid cases: missing column {col!r} (join pay() output to the cases)")
+    _require(paid_cases, (by, "fund_payment", "fund_paid"), "paid cases", " (join pay() output to the cases)")
     pay_fen, pay_ok, _ = yuan_array_to_fen(paid_cases["fund_payment"].reset_index(drop=True))
     item_fen, item_ok, item_bad = yuan_array_to_fen(paid_cases["fund_paid"].reset_index(drop=True))
     wrong = np.flatnonzero(pay_ok & (~item_ok | item_bad))
@@ -272,9 +273,7 @@ def annual_clearing(
         raise PaymentInputError(
             f"paid cases: fund_paid missing or not an amount in row(s) {describe_rows(paid_cases, wrong)}"
         )
-    for col in ("hospital_id", "kind", "amount"):
-        if col not in ledger.columns:
-            raise PaymentInputError(f"ledger: missing column {col!r}")
+    _require(ledger, ("hospital_id", "kind", "amount"), "ledger")
     led_fen = _fen_column(ledger, "amount", "ledger")
     led = pd.DataFrame(
         {

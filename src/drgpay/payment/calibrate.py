@@ -22,8 +22,9 @@ import datetime as dt
 from collections.abc import Mapping
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, TypeVar
 
+import attrs
 import numpy as np
 import pandas as pd
 
@@ -153,28 +154,35 @@ def _weighted_means(
     return group_means, overall, mean_los
 
 
+@attrs.frozen
+class _Sample:
+    """Which historical cases count and how their means are formed: the options every calibration shares."""
+
+    year: str | None = None
+    year_weights: Mapping[Any, Any] | None = None
+    trim: str | None = None
+    trim_k: float | None = None
+    trim_range: tuple[float, float] | None = None
+    statuses: tuple[str, ...] | None = ("grouped",)
+
+
 def _calibrate(
     history: pd.DataFrame,
-    *,
+    sample: _Sample,
     group: str,
     cost: str,
-    year: str | None,
-    year_weights: Mapping[Any, Any] | None,
-    trim: str | None,
-    trim_k: float | None,
-    trim_range: tuple[float, float] | None,
-    statuses: tuple[str, ...] | None,
-    reference: Any,
-    scale: Decimal,
+    min_cases: int,
     places: int,
     value_name: str,
-    min_cases: int,
+    reference: Any = None,
+    scale: Decimal = Decimal(1),
 ) -> pd.DataFrame:
-    frame = _history(history, group, cost, year, statuses)
+    year, year_weights, trim = sample.year, sample.year_weights, sample.trim
+    frame = _history(history, group, cost, year, sample.statuses)
     if not len(frame):
         raise PaymentInputError("history: no usable cases (group and cost present)")
     counts = frame.groupby("g").size()
-    kept = frame[_trim(frame, trim, trim_k, trim_range)]
+    kept = frame[_trim(frame, trim, sample.trim_k, sample.trim_range)]
     used = kept.groupby("g").size()
     means, overall, mean_los = _weighted_means(kept, year_weights)
     ref = overall / 100 if reference is None else Fraction(dec(reference))
@@ -227,22 +235,8 @@ def calibrate_weights(
     all-case mean. ``year`` names the column holding the year; see the module notes for weighting and
     trimming.
     """
-    return _calibrate(
-        history,
-        group=group,
-        cost=cost,
-        year=year,
-        year_weights=year_weights,
-        trim=trim,
-        trim_k=trim_k,
-        trim_range=trim_range,
-        statuses=statuses,
-        reference=None,
-        scale=Decimal(1),
-        places=places,
-        value_name="weight",
-        min_cases=min_cases,
-    )
+    sample = _Sample(year, year_weights, trim, trim_k, trim_range, statuses)
+    return _calibrate(history, sample, group, cost, min_cases, places, "weight")
 
 
 def calibrate_dip_scores(
@@ -263,22 +257,8 @@ def calibrate_dip_scores(
 ) -> pd.DataFrame:
     """DIP score per group: mean cost / reference mean cost × ``scale``; same columns as
     :func:`calibrate_weights` with ``score`` for ``weight``. ``reference`` defaults to the all-case mean."""
-    return _calibrate(
-        history,
-        group=group,
-        cost=cost,
-        year=year,
-        year_weights=year_weights,
-        trim=trim,
-        trim_k=trim_k,
-        trim_range=trim_range,
-        statuses=statuses,
-        reference=reference,
-        scale=dec(scale),
-        places=places,
-        value_name="score",
-        min_cases=min_cases,
-    )
+    sample = _Sample(year, year_weights, trim, trim_k, trim_range, statuses)
+    return _calibrate(history, sample, group, cost, min_cases, places, "score", reference, dec(scale))
 
 
 def _weight_lookup(weights: Any) -> dict[str, Decimal]:
@@ -378,29 +358,15 @@ def calibrate_drg_policy(
     one base rate = budget / Σ weight of the ``volume`` cases (default: the last year of history). Other
     policy
     fields (coefficients, outlier rules …) pass through ``policy_kwargs``."""
-    table = calibrate_weights(
-        history,
-        year=year,
-        year_weights=year_weights,
-        trim=trim,
-        trim_k=trim_k,
-        trim_range=trim_range,
-        min_cases=min_cases,
-        places=places,
-    )
+    sample = _Sample(year, year_weights, trim, trim_k, trim_range)
+    table = _calibrate(history, sample, "drg", "total_cost", min_cases, places, "weight")
     weights = [
-        GroupWeight(
-            code=r["drg"],
-            weight=r["weight"],
-            mean_cost=r["mean_cost"],
-            mean_los=r["mean_los"],
-        )
+        GroupWeight(code=r["drg"], weight=r["weight"], mean_cost=r["mean_cost"], mean_los=r["mean_los"])
         for r in table.to_dict("records")
     ]
     kwargs = dict(policy_kwargs)
     notes = (
-        f"calibrated from {int(table['cases'].sum())} cases; "
-        f"reference mean cost {table.attrs['reference_mean_cost']}; "
+        f"{_calibrated_from(table)}; "
         f"trim {table.attrs['trim']}; year weights {table.attrs['year_weights'] or 'none'}"
     )
     if budget is not None:
@@ -408,14 +374,7 @@ def calibrate_drg_policy(
         rate = calibrate_base_rate(vol, {w.code: w.weight for w in weights if w.weight is not None}, budget)
         kwargs.setdefault("base_rates", [BaseRate(rate=rate)])
         notes += f"; base rate = budget {dec(budget)} / expected weight of {len(vol)} cases"
-    return DrgPolicy(
-        name=name,
-        effective_from=effective_from,
-        effective_to=effective_to,
-        weights=weights,
-        provenance=provenance or Provenance(source="drgpay.payment.calibrate_drg_policy", notes=notes),
-        **kwargs,
-    )
+    return _dated(DrgPolicy, name, effective_from, effective_to, provenance, notes, weights=weights, **kwargs)
 
 
 def calibrate_dip_policy(
@@ -440,26 +399,16 @@ def calibrate_dip_policy(
     """A :class:`DipPolicy` calibrated from history: scores (with mean cost and LOS) and, given a ``fund``, a
     budget point value (预算点值) = fund / Σ score of the ``volume`` cases (default: the last year of
     history)."""
-    table = calibrate_dip_scores(
-        history,
-        year=year,
-        year_weights=year_weights,
-        trim=trim,
-        trim_k=trim_k,
-        trim_range=trim_range,
-        scale=scale,
-        min_cases=min_cases,
-        places=places,
+    sample = _Sample(year, year_weights, trim, trim_k, trim_range)
+    table = _calibrate(
+        history, sample, "dip_group", "total_cost", min_cases, places, "score", scale=dec(scale)
     )
     scores = [
         DipGroupScore(code=r["dip_group"], score=r["score"], mean_cost=r["mean_cost"], mean_los=r["mean_los"])
         for r in table.to_dict("records")
     ]
     kwargs = dict(policy_kwargs)
-    notes = (
-        f"calibrated from {int(table['cases'].sum())} cases; "
-        f"reference mean cost {table.attrs['reference_mean_cost']}"
-    )
+    notes = _calibrated_from(table)
     if fund is not None:
         vol = _volume(history, year, volume)
         lookup = {s.code: s.score for s in scores if s.score is not None}
@@ -468,11 +417,35 @@ def calibrate_dip_policy(
         kwargs.setdefault("point_values", [PointValue(value=calibrate_point_value(total, fund))])
         kwargs.setdefault("point_value_kind", "budget")
         notes += f"; point value = fund {dec(fund)} / {total} points of {len(vol)} cases"
-    return DipPolicy(
+    return _dated(DipPolicy, name, effective_from, effective_to, provenance, notes, scores=scores, **kwargs)
+
+
+def _calibrated_from(table: pd.DataFrame) -> str:
+    """The first words of a calibrated policy's provenance notes."""
+    return (
+        f"calibrated from {int(table['cases'].sum())} cases; "
+        f"reference mean cost {table.attrs['reference_mean_cost']}"
+    )
+
+
+_P = TypeVar("_P", DrgPolicy, DipPolicy)
+
+
+def _dated(
+    cls: type[_P],
+    name: str,
+    effective_from: dt.date | str,
+    effective_to: dt.date | str,
+    provenance: Provenance | None,
+    notes: str,
+    **kwargs: Any,
+) -> _P:
+    """The calibrated policy, its provenance naming the calibration function unless one is given."""
+    source = f"drgpay.payment.calibrate_{'drg' if cls is DrgPolicy else 'dip'}_policy"
+    return cls(
         name=name,
         effective_from=effective_from,
         effective_to=effective_to,
-        scores=scores,
-        provenance=provenance or Provenance(source="drgpay.payment.calibrate_dip_policy", notes=notes),
+        provenance=provenance or Provenance(source=source, notes=notes),
         **kwargs,
     )

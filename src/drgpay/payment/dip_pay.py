@@ -22,25 +22,8 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
-from drgpay.payment._engine import (
-    Tracer,
-    apply_amounts,
-    check_dates,
-    exclusion_stage,
-    factorize_rows,
-    finish,
-    high_bound,
-    invalid_and_offpath,
-    low_bound,
-    pay_fallback,
-    prepare,
-    resolve_factors,
-    round_fen,
-    rule_matches,
-    split_and_finish,
-    with_grouping_reason,
-    yuan,
-)
+from drgpay.payment import _engine as eng
+from drgpay.payment._engine import Tracer, round_fen, yuan
 from drgpay.payment._exact import dec, fraction_round_half_up, round_half_up
 from drgpay.payment.errors import PaymentInputError, PolicyError, describe_rows
 from drgpay.payment.keys import WILDCARD
@@ -55,16 +38,6 @@ def _match_point_value(policy: DipPolicy, ins: str) -> int:
         return exact[0]
     wild = [k for k, p in enumerate(policy.point_values) if p.insurance_type == WILDCARD]
     return wild[0] if wild else -1
-
-
-def _coefficient(policy: DipPolicy, level: str, hosp: str) -> tuple[Decimal, str] | None:
-    if hosp and hosp in policy.hospital_coefficients:
-        return policy.hospital_coefficients[hosp], f"hospital {hosp}"
-    if level in policy.level_coefficients:
-        return policy.level_coefficients[level], f"level {level}"
-    if policy.default_coefficient is not None:
-        return policy.default_coefficient, "default"
-    return None
 
 
 def _aux(cases: pd.DataFrame) -> tuple[np.ndarray, list[Decimal]]:
@@ -95,8 +68,8 @@ def pay_dip(cases: pd.DataFrame, policy: DipPolicy, tracer: Tracer | None = None
     """Pay every row of ``cases`` under a DIP policy (see the module notes for paths and rounding)."""
     if not isinstance(policy, DipPolicy):
         raise TypeError("pay_dip needs a DipPolicy")
-    missing_date = check_dates(cases, policy)
-    w = prepare(cases, "dip_group", policy, tracer)
+    missing_date = eng.check_dates(cases, policy)
+    w = eng.prepare(cases, "dip_group", policy, tracer)
     places = policy.points_places
     w.trace(
         True,
@@ -111,10 +84,10 @@ def pay_dip(cases: pd.DataFrame, policy: DipPolicy, tracer: Tracer | None = None
         )
     else:
         basic = np.zeros(w.n, dtype=bool)
-    pv_id, coef_id, coefs = resolve_factors(
+    pv_id, coef_id, coefs = eng.resolve_factors(
         w,
+        policy,
         lambda ins, _level: _match_point_value(policy, ins),
-        lambda level, hosp: _coefficient(policy, level, hosp),
         basic,
         "1 (基层病种: no level coefficient)",
     )
@@ -135,39 +108,22 @@ def pay_dip(cases: pd.DataFrame, policy: DipPolicy, tracer: Tracer | None = None
         s = policy.scores.get(code)
         return None if s is None else s.score
 
-    def fallback(mask: np.ndarray, rule_name: str, case_type: str, reason: str | np.ndarray) -> None:
-        pay_fallback(
-            w, mask, getattr(policy, rule_name), case_type, reason, unit_price, table_score, "points"
-        )
-
-    invalid, ungroupable, ambiguous = invalid_and_offpath(w)
+    fallback = eng.fallback_payer(w, policy, unit_price, table_score, "points")
     # DIP has no ambiguous group: a row marked ambiguous is paid as ungroupable.
-    ungroupable |= ambiguous
-    fallback(invalid, "invalid", "excluded", with_grouping_reason(w, invalid, "invalid"))
-    excluded = exclusion_stage(w, policy, missing_date)
-    fallback(excluded, "excluded", "excluded", w.reason.copy())
-    ungroupable &= w.pending()
-    fallback(ungroupable, "ungroupable", "ungroupable", with_grouping_reason(w, ungroupable, "ungroupable"))
-    listed = w.pending() & np.isin(w.group, list(policy.exclusions.groups))
-    fallback(listed, "excluded", "excluded", "excluded_group")
+    eng.off_path_stage(w, policy, missing_date, fallback, ambiguous_rule=False)
     in_table = w.per_group(lambda code: code in policy.scores)
     has_score = w.per_group(lambda code: table_score(code) is not None)
     fallback(w.pending() & ~in_table, "missing_score", "excluded", "group_not_in_policy")
     fallback(w.pending() & in_table & ~has_score, "missing_score", "excluded", "no_score")
-    no_pv = w.pending() & (pv_id < 0)
-    w.assign(no_pv, "excluded", "no_point_value")
-    w.trace(no_pv, "no point value for this insurance type: not paid")
-    no_coef = w.pending() & (no_coef_k[coef_id] if w.n else np.zeros(0, dtype=bool))
-    w.assign(no_coef, "excluded", "no_coefficient")
-    w.trace(no_coef, "no coefficient for this hospital or level and no default: not paid")
-    no_cost = w.pending() & ~w.cost_ok
-    w.assign(no_cost, "excluded", "missing_total_cost")
-    w.trace(no_cost, "no total cost: not paid")
+    no_coef = no_coef_k[coef_id] if w.n else np.zeros(0, dtype=bool)
+    eng.unpaid_stage(
+        w, pv_id < 0, "no_point_value", "no point value for this insurance type: not paid", no_coef
+    )
 
     rows = np.flatnonzero(w.pending())
     if not len(rows):
-        return finish(split_and_finish(w, policy, "points"), policy)
-    inverse, combos = factorize_rows(w.group[rows], pv_id[rows], coef_id[rows], aux_id[rows])
+        return eng.finish(eng.split_and_finish(w, policy, "points"), policy)
+    inverse, combos = eng.factorize_rows(w.group[rows], pv_id[rows], coef_id[rows], aux_id[rows])
     k = len(combos)
     score_c: list[Decimal] = [Decimal(0)] * k
     unit_c: list[Decimal] = [Decimal(0)] * k
@@ -196,9 +152,9 @@ def pay_dip(cases: pd.DataFrame, policy: DipPolicy, tracer: Tracer | None = None
         basis = group.mean_cost * (coef[0] if policy.deviation_basis == "mean_cost_x_level" else 1)
         basis_c[c] = basis
         if policy.high is not None:
-            hi_c[c] = high_bound(policy.high.threshold * basis, policy.high.inclusive)
+            hi_c[c] = eng.high_bound(policy.high.threshold * basis, policy.high.inclusive)
         if policy.low is not None:
-            lo_c[c] = low_bound(policy.low.threshold * basis, policy.low.inclusive)
+            lo_c[c] = eng.low_bound(policy.low.threshold * basis, policy.low.inclusive)
     if missing_mean:
         raise PolicyError(
             f"policy {policy.name!r}: the deviation rule needs each group's mean_cost; missing for "
@@ -218,15 +174,9 @@ def pay_dip(cases: pd.DataFrame, policy: DipPolicy, tracer: Tracer | None = None
         )
 
     decided = np.zeros(len(rows), dtype=bool)
-    for crule in policy.case_rules:
-        cand = np.zeros(w.n, dtype=bool)
-        cand[rows[~decided]] = True
-        hits = np.flatnonzero(rule_matches(w, crule, cand)[rows])
-        decided[hits] = True
-        w.case_type[rows[hits]] = crule.case_type
-        w.reason[rows[hits]] = f"rule:{crule.name}"
+    for crule, hits in eng.case_rule_matches(w, policy.case_rules, rows, decided):
         if crule.method in ("by_item", "cost_ratio"):
-            apply_amounts(w, rows[hits], crule.method, crule.ratio, std_c[inverse[hits]])
+            eng.apply_amounts(w, rows[hits], crule.method, crule.ratio, std_c[inverse[hits]])
         for pos in hits if crule.method in ("standard_ratio", "per_diem") else ():
             i, c = int(rows[pos]), int(inverse[pos])
             if crule.method == "standard_ratio":
@@ -290,4 +240,4 @@ def pay_dip(cases: pd.DataFrame, policy: DipPolicy, tracer: Tracer | None = None
             f"normal case: standard = {points_c[int(inverse[0])]} points × {unit_c[int(inverse[0])]} = "
             f"{yuan(w.std[0])} (rounded once, half up)",
         )
-    return finish(split_and_finish(w, policy, "points"), policy)
+    return eng.finish(eng.split_and_finish(w, policy, "points"), policy)

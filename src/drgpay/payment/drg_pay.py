@@ -27,26 +27,8 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
-from drgpay.payment._engine import (
-    Tracer,
-    Work,
-    apply_amounts,
-    check_dates,
-    exclusion_stage,
-    factorize_rows,
-    finish,
-    high_bound,
-    invalid_and_offpath,
-    low_bound,
-    pay_fallback,
-    prepare,
-    resolve_factors,
-    round_fen,
-    rule_matches,
-    split_and_finish,
-    with_grouping_reason,
-    yuan,
-)
+from drgpay.payment import _engine as eng
+from drgpay.payment._engine import Tracer, round_fen, yuan
 from drgpay.payment._exact import dec, fen_to_decimal
 from drgpay.payment.errors import PolicyError
 from drgpay.payment.keys import WILDCARD
@@ -67,16 +49,6 @@ def _match_rate(policy: DrgPolicy, ins: str, level: str) -> int:
     return best
 
 
-def _coefficient(policy: DrgPolicy, level: str, hosp: str) -> tuple[Decimal, str] | None:
-    if hosp and hosp in policy.hospital_coefficients:
-        return policy.hospital_coefficients[hosp], f"hospital {hosp}"
-    if level in policy.level_coefficients:
-        return policy.level_coefficients[level], f"level {level}"
-    if policy.default_coefficient is not None:
-        return policy.default_coefficient, "default"
-    return None
-
-
 def _published(policy: DrgPolicy, code: str, ins: str, level: str) -> tuple[Decimal, str] | None:
     for key in (
         (code, ins, level),
@@ -94,16 +66,16 @@ def _published(policy: DrgPolicy, code: str, ins: str, level: str) -> tuple[Deci
 class _Factors:
     """Base rate, coefficient and published standard of every row, resolved once per distinct key."""
 
-    def __init__(self, w: Work, policy: DrgPolicy) -> None:
+    def __init__(self, w: eng.Work, policy: DrgPolicy) -> None:
         self.policy = policy
         if policy.basic_groups_uniform:
             basic = w.per_group(lambda code: bool((gw := policy.weights.get(code)) is not None and gw.basic))
         else:
             basic = np.zeros(w.n, dtype=bool)
-        self.rate_id, self.coef_id, self.coefs = resolve_factors(
+        self.rate_id, self.coef_id, self.coefs = eng.resolve_factors(
             w,
+            policy,
             lambda ins, level: _match_rate(policy, ins, level),
-            lambda level, hosp: _coefficient(policy, level, hosp),
             basic,
             "1 (基础病组: same standard at every level)",
         )
@@ -112,7 +84,7 @@ class _Factors:
         self.std_id = np.full(w.n, -1, dtype="int64")
         self.std_values: list[tuple[Decimal, str]] = []
         if policy.standards:
-            codes, uniques = factorize_rows(w.group, w.ins, w.level)
+            codes, uniques = eng.factorize_rows(w.group, w.ins, w.level)
             sid = np.full(len(uniques), -1, dtype="int64")
             for k, (code, ins, level) in enumerate(uniques):
                 found = _published(policy, str(code), str(ins), str(level))
@@ -148,8 +120,8 @@ def pay_drg(cases: pd.DataFrame, policy: DrgPolicy, tracer: Tracer | None = None
     """Pay every row of ``cases`` under a DRG policy (see the module notes for paths and rounding)."""
     if not isinstance(policy, DrgPolicy):
         raise TypeError("pay_drg needs a DrgPolicy")
-    missing_date = check_dates(cases, policy)
-    w = prepare(cases, "drg", policy, tracer)
+    missing_date = eng.check_dates(cases, policy)
+    w = eng.prepare(cases, "drg", policy, tracer)
     w.trace(
         True,
         lambda: (
@@ -163,22 +135,8 @@ def pay_drg(cases: pd.DataFrame, policy: DrgPolicy, tracer: Tracer | None = None
         gw = policy.weights.get(code)
         return None if gw is None else gw.weight
 
-    def fallback(mask: np.ndarray, rule_name: str, case_type: str, reason: str | np.ndarray) -> None:
-        pay_fallback(
-            w, mask, getattr(policy, rule_name), case_type, reason, f.unit_price, table_weight, "weight"
-        )
-
-    invalid, ungroupable, ambiguous = invalid_and_offpath(w)
-    fallback(invalid, "invalid", "excluded", with_grouping_reason(w, invalid, "invalid"))
-    excluded = exclusion_stage(w, policy, missing_date)
-    fallback(excluded, "excluded", "excluded", w.reason.copy())
-    ungroupable &= w.pending()
-    fallback(ungroupable, "ungroupable", "ungroupable", with_grouping_reason(w, ungroupable, "ungroupable"))
-    ambiguous &= w.pending()
-    fallback(ambiguous, "ambiguous", "ambiguous", with_grouping_reason(w, ambiguous, "ambiguous"))
-
-    listed = w.pending() & np.isin(w.group, list(policy.exclusions.groups))
-    fallback(listed, "excluded", "excluded", "excluded_group")
+    fallback = eng.fallback_payer(w, policy, f.unit_price, table_weight, "weight")
+    eng.off_path_stage(w, policy, missing_date, fallback, ambiguous_rule=True)
     in_table = w.per_group(lambda code: code in policy.weights)
     by_item_group = w.per_group(
         lambda code: bool((gw := policy.weights.get(code)) is not None and gw.by_item)
@@ -188,22 +146,14 @@ def pay_drg(cases: pd.DataFrame, policy: DrgPolicy, tracer: Tracer | None = None
     published = f.std_id >= 0
     fallback(w.pending() & ~in_table & ~published, "missing_weight", "excluded", "drg_not_in_policy")
     fallback(w.pending() & in_table & ~has_weight & ~published, "missing_weight", "excluded", "no_weight")
-
-    no_rate = w.pending() & ~published & (f.rate_id < 0)
-    w.assign(no_rate, "excluded", "no_base_rate")
-    w.trace(no_rate, "no base rate matches this case's insurance type and hospital level: not paid")
-    no_coef = w.pending() & ~published & f.no_coef
-    w.assign(no_coef, "excluded", "no_coefficient")
-    w.trace(no_coef, "no coefficient for this hospital or level and no default: not paid")
-    no_cost = w.pending() & ~w.cost_ok
-    w.assign(no_cost, "excluded", "missing_total_cost")
-    w.trace(no_cost, "no total cost: not paid")
+    no_rate_text = "no base rate matches this case's insurance type and hospital level: not paid"
+    eng.unpaid_stage(w, ~published & (f.rate_id < 0), "no_base_rate", no_rate_text, ~published & f.no_coef)
 
     # Group standard of every remaining row, once per distinct (group, rate, coefficient, published) combination.
     rows = np.flatnonzero(w.pending())
     if not len(rows):
-        return finish(split_and_finish(w, policy, "weight"), policy)
-    inverse, combos = factorize_rows(w.group[rows], f.rate_id[rows], f.coef_id[rows], f.std_id[rows])
+        return eng.finish(eng.split_and_finish(w, policy, "weight"), policy)
+    inverse, combos = eng.factorize_rows(w.group[rows], f.rate_id[rows], f.coef_id[rows], f.std_id[rows])
     k = len(combos)
     std_c = np.zeros(k, dtype="int64")
     weight_c = np.full(k, np.nan)
@@ -232,8 +182,8 @@ def pay_drg(cases: pd.DataFrame, policy: DrgPolicy, tracer: Tracer | None = None
             weight_c[c] = float(weight)
         mean_cost = gw.mean_cost if gw is not None else None
         for rule, bounds, store, bound_fn in (
-            (policy.high_cost, hi_c, hi_t, high_bound),
-            (policy.low_cost, lo_c, lo_t, low_bound),
+            (policy.high_cost, hi_c, hi_t, eng.high_bound),
+            (policy.low_cost, lo_c, lo_t, eng.low_bound),
         ):
             if rule is None:
                 continue
@@ -261,16 +211,8 @@ def pay_drg(cases: pd.DataFrame, policy: DrgPolicy, tracer: Tracer | None = None
 
     # Local case rules (short stay, transfer, death), first match wins.
     decided = np.zeros(len(rows), dtype=bool)
-    for crule in policy.case_rules:
-        cand = np.zeros(w.n, dtype=bool)
-        cand[rows[~decided]] = True
-        pos = np.flatnonzero(rule_matches(w, crule, cand)[rows])
-        if not len(pos):
-            continue
-        decided[pos] = True
+    for crule, pos in eng.case_rule_matches(w, policy.case_rules, rows, decided):
         idx = rows[pos]
-        w.case_type[idx] = crule.case_type
-        w.reason[idx] = f"rule:{crule.name}"
         if crule.method == "per_diem":
             for p, i in zip(pos, idx, strict=True):
                 gw = policy.weights.get(w.group[i])
@@ -282,7 +224,7 @@ def pay_drg(cases: pd.DataFrame, policy: DrgPolicy, tracer: Tracer | None = None
                 w.std[i] = round_fen(Fraction(fen_to_decimal(int(standard[p]))) * share)
                 w.std_ok[i] = True
         else:
-            apply_amounts(w, idx, crule.method, crule.ratio, standard[pos])
+            eng.apply_amounts(w, idx, crule.method, crule.ratio, standard[pos])
         if traced and idx[0] == 0:
             if not w.std_ok[0]:
                 text = "per diem needs the group's mean LOS, which the policy lacks: not paid"
@@ -305,49 +247,40 @@ def pay_drg(cases: pd.DataFrame, policy: DrgPolicy, tracer: Tracer | None = None
         if policy.low_cost is not None
         else np.zeros(len(rows), bool)
     )
-    hrule = policy.high_cost
-    pos = np.flatnonzero(high)
-    if hrule is not None and len(pos):
+    for mask, rule, thresholds, case_type, reason in (
+        (high, policy.high_cost, hi_t, "high_cost", "cost_above_high_threshold"),
+        (low, policy.low_cost, lo_t, "low_cost", "cost_below_low_threshold"),
+    ):
+        pos = np.flatnonzero(mask)
+        if rule is None or not len(pos):
+            continue
         idx = rows[pos]
-        w.case_type[idx] = "high_cost"
-        w.reason[idx] = "cost_above_high_threshold"
-        if hrule.method == "standard_plus_excess":
-            assert hrule.ratio is not None
+        w.case_type[idx] = case_type
+        w.reason[idx] = reason
+        if rule.method == "standard_plus_excess":  # high-cost only (the policy refuses it for low_cost)
+            assert rule.ratio is not None
             for p, i in zip(pos, idx, strict=True):
-                t_hi = hi_t[int(inverse[p])]
+                t_hi = thresholds[int(inverse[p])]
                 assert t_hi is not None
-                excess = (fen_to_decimal(int(w.cost[i])) - t_hi) * hrule.ratio
+                excess = (fen_to_decimal(int(w.cost[i])) - t_hi) * rule.ratio
                 w.std[i] = round_fen(fen_to_decimal(int(standard[p])) + excess)
             w.std_ok[idx] = True
         else:
-            apply_amounts(w, idx, hrule.method, hrule.ratio, standard[pos])
-        if traced and high[0]:
-            t0 = hi_t[int(inverse[0])]
-            op = "≥" if hrule.inclusive else ">"
+            eng.apply_amounts(w, idx, rule.method, rule.ratio, standard[pos])
+        if traced and mask[0]:
+            t0 = thresholds[int(inverse[0])]
+            is_high = case_type == "high_cost"
+            op = ("≥" if is_high else "≤") if rule.inclusive else (">" if is_high else "<")
             how = (
-                f"standard {yuan(standard[0])} + (cost {yuan(w.cost[0])} − threshold {t0}) × {hrule.ratio} → "
+                f"standard {yuan(standard[0])} + (cost {yuan(w.cost[0])} − threshold {t0}) × {rule.ratio} → "
                 f"{yuan(w.std[0])} (rounded once)"
-                if hrule.method == "standard_plus_excess"
-                else f"{hrule.method}: standard {yuan(w.std[0])}"
+                if rule.method == "standard_plus_excess"
+                else f"{rule.method}: standard {yuan(w.std[0])}"
             )
             w.trace(
                 True,
-                f"high-cost case: cost {yuan(w.cost[0])} {op} {hrule.multiplier_for(dec_or(w.amount[0]))} × "
-                f"{hrule.basis} = {t0}; {how}",
-            )
-    lrule = policy.low_cost
-    pos = np.flatnonzero(low)
-    if lrule is not None and len(pos):
-        idx = rows[pos]
-        w.case_type[idx] = "low_cost"
-        w.reason[idx] = "cost_below_low_threshold"
-        apply_amounts(w, idx, lrule.method, lrule.ratio, standard[pos])
-        if traced and low[0]:
-            op = "≤" if lrule.inclusive else "<"
-            w.trace(
-                True,
-                f"low-cost case: cost {yuan(w.cost[0])} {op} {lrule.multiplier_for(dec_or(w.amount[0]))} × "
-                f"{lrule.basis} = {lo_t[int(inverse[0])]}; {lrule.method}: standard {yuan(w.std[0])}",
+                f"{'high' if is_high else 'low'}-cost case: cost {yuan(w.cost[0])} {op} "
+                f"{rule.multiplier_for(dec_or(w.amount[0]))} × {rule.basis} = {t0}; {how}",
             )
     normal = ~decided & ~high & ~low
     nrows = rows[normal]
@@ -355,7 +288,7 @@ def pay_drg(cases: pd.DataFrame, policy: DrgPolicy, tracer: Tracer | None = None
     w.std_ok[nrows] = True
     if traced and normal[0]:
         w.trace(True, f"normal case: paid the group standard {yuan(w.std[0])}")
-    return finish(split_and_finish(w, policy, "weight"), policy)
+    return eng.finish(eng.split_and_finish(w, policy, "weight"), policy)
 
 
 def dec_or(value: float) -> Decimal | None:

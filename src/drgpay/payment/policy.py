@@ -17,15 +17,16 @@ import hashlib
 import io
 import os
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import pandas as pd
 
+from drgpay.dip.catalog import KIND_ALIASES
 from drgpay.payment import _toml
 from drgpay.payment._exact import dec, dec_or_none
 from drgpay.payment.errors import PolicyError
@@ -418,28 +419,30 @@ class Settlement:
     clearing: ClearingRule = attrs.field(factory=ClearingRule)
 
 
-def _weights_map(values: object) -> Mapping[str, GroupWeight]:
+_Coded = TypeVar("_Coded", GroupWeight, DipGroupScore)
+
+
+def _code_map(
+    values: object, from_frame: Callable[[pd.DataFrame], Mapping[str, _Coded]], what: str
+) -> Mapping[str, _Coded]:
+    """Groups keyed by code, from a table or an iterable / mapping of groups (``what`` names one in errors)."""
     if isinstance(values, pd.DataFrame):
-        return weights_from_frame(values)
+        return from_frame(values)
     items = values.values() if isinstance(values, Mapping) else values
-    out: dict[str, GroupWeight] = {}
-    for w in items or ():  # type: ignore[attr-defined]
-        if w.code in out:
-            raise PolicyError(f"weights: DRG {w.code} is listed twice")
-        out[w.code] = w
+    out: dict[str, _Coded] = {}
+    for item in items or ():  # type: ignore[attr-defined]
+        if item.code in out:
+            raise PolicyError(f"{what} {item.code} is listed twice")
+        out[item.code] = item
     return MappingProxyType(out)
+
+
+def _weights_map(values: object) -> Mapping[str, GroupWeight]:
+    return _code_map(values, weights_from_frame, "weights: DRG")
 
 
 def _scores_map(values: object) -> Mapping[str, DipGroupScore]:
-    if isinstance(values, pd.DataFrame):
-        return scores_from_frame(values)
-    items = values.values() if isinstance(values, Mapping) else values
-    out: dict[str, DipGroupScore] = {}
-    for s in items or ():  # type: ignore[attr-defined]
-        if s.code in out:
-            raise PolicyError(f"scores: DIP group {s.code} is listed twice")
-        out[s.code] = s
-    return MappingProxyType(out)
+    return _code_map(values, scores_from_frame, "scores: DIP group")
 
 
 def _standards_map(values: object) -> Mapping[tuple[str, str, str], Decimal]:
@@ -451,31 +454,31 @@ def _standards_map(values: object) -> Mapping[tuple[str, str, str], Decimal]:
     return MappingProxyType(out)
 
 
-def _base_rates(values: object) -> tuple[BaseRate, ...]:
-    if isinstance(values, BaseRate):
+_Keyed = TypeVar("_Keyed", BaseRate, PointValue)
+
+
+def _keyed_amounts(values: object, cls: type[_Keyed], field: str) -> tuple[_Keyed, ...]:
+    """Base rates or point values from one amount, ``{insurance type: amount}``, or a list of items, tables
+    (keyword arguments) or amounts; ``field`` names the amount."""
+    if isinstance(values, cls):
         return (values,)
     if isinstance(values, int | float | str | Decimal):
-        return (BaseRate(rate=values),)
+        return (cls(**{field: values}),)
     if isinstance(values, Mapping):
-        # {"职工": 9575.25, "居民": 8000} → one rate per insurance type
-        return tuple(BaseRate(rate=v, insurance_type=k) for k, v in values.items())
+        # {"职工": 9575.25, "居民": 8000} → one amount per insurance type
+        return tuple(cls(**{field: v, "insurance_type": k}) for k, v in values.items())
     return tuple(
-        v if isinstance(v, BaseRate) else BaseRate(**v) if isinstance(v, Mapping) else BaseRate(rate=v)
+        v if isinstance(v, cls) else cls(**v) if isinstance(v, Mapping) else cls(**{field: v})
         for v in values or ()  # type: ignore[attr-defined]
     )
+
+
+def _base_rates(values: object) -> tuple[BaseRate, ...]:
+    return _keyed_amounts(values, BaseRate, "rate")
 
 
 def _point_values(values: object) -> tuple[PointValue, ...]:
-    if isinstance(values, PointValue):
-        return (values,)
-    if isinstance(values, int | float | str | Decimal):
-        return (PointValue(value=values),)
-    if isinstance(values, Mapping):
-        return tuple(PointValue(value=v, insurance_type=k) for k, v in values.items())
-    return tuple(
-        v if isinstance(v, PointValue) else PointValue(**v) if isinstance(v, Mapping) else PointValue(value=v)
-        for v in values or ()  # type: ignore[attr-defined]
-    )
+    return _keyed_amounts(values, PointValue, "value")
 
 
 def _rules(values: object) -> tuple[CaseRule, ...]:
@@ -666,6 +669,28 @@ def _cell_dec(value: object, where: str) -> Decimal | None:
         raise PolicyError(f"{where}: {exc}") from None
 
 
+def _coded_records(
+    frame: pd.DataFrame, column: str, where: str, what: str
+) -> Iterator[tuple[str, str, dict[Any, Any]]]:
+    """(row label for errors, code, record) of each row of a table keyed by ``column``; an empty or repeated
+    code is an error (``what`` names the code: ``DRG``, ``DIP group``)."""
+    seen: set[str] = set()
+    for pos, rec in enumerate(frame.to_dict("records")):
+        at = f"{where} row {pos + 2}"
+        code = _str_cell(rec[column])
+        if not code:
+            raise PolicyError(f"{at}: empty {what} code")
+        if code in seen:
+            raise PolicyError(f"{at}: {what} {code} is listed twice")
+        seen.add(code)
+        yield at, code, rec
+
+
+def _optional_dec(rec: Mapping[Any, Any], column: str, at: str, has: set[Any]) -> Decimal | None:
+    """A decimal cell of an optional column (None when the table has no such column)."""
+    return _cell_dec(rec.get(column), f"{at} {column}") if column in has else None
+
+
 def weights_from_frame(frame: pd.DataFrame, where: str = "weights") -> Mapping[str, GroupWeight]:
     """DRG weights table → mapping. Columns: ``drg`` (or ``code``), optional ``name``, ``weight``,
     ``mean_cost``,
@@ -674,37 +699,17 @@ def weights_from_frame(frame: pd.DataFrame, where: str = "weights") -> Mapping[s
     _require(frame, ["drg"], where)
     out: dict[str, GroupWeight] = {}
     has = set(frame.columns)
-    for pos, rec in enumerate(frame.to_dict("records")):
-        at = f"{where} row {pos + 2}"
-        code = _str_cell(rec["drg"])
-        if not code:
-            raise PolicyError(f"{at}: empty DRG code")
-        if code in out:
-            raise PolicyError(f"{at}: DRG {code} is listed twice")
+    for at, code, rec in _coded_records(frame, "drg", where, "DRG"):
         out[code] = GroupWeight(
             code=code,
             name=_str_cell(rec.get("name")),
-            weight=_cell_dec(rec.get("weight"), at + " weight") if "weight" in has else None,
-            mean_cost=_cell_dec(rec.get("mean_cost"), at + " mean_cost") if "mean_cost" in has else None,
-            mean_los=_cell_dec(rec.get("mean_los"), at + " mean_los") if "mean_los" in has else None,
+            weight=_optional_dec(rec, "weight", at, has),
+            mean_cost=_optional_dec(rec, "mean_cost", at, has),
+            mean_los=_optional_dec(rec, "mean_los", at, has),
             by_item=_bool(rec.get("by_item"), at + " by_item") if "by_item" in has else False,
             basic=_bool(rec.get("basic"), at + " basic") if "basic" in has else False,
         )
     return MappingProxyType(out)
-
-
-#: DIP group kinds and their Chinese names (as in a drgpay DIP catalogue).
-_KINDS = {
-    "core": "core",
-    "basic": "basic",
-    "comprehensive": "comprehensive",
-    "核心": "core",
-    "核心病种": "core",
-    "基层": "basic",
-    "基层病种": "basic",
-    "综合": "comprehensive",
-    "综合病种": "comprehensive",
-}
 
 
 def scores_from_frame(frame: pd.DataFrame, where: str = "scores") -> Mapping[str, DipGroupScore]:
@@ -717,14 +722,8 @@ def scores_from_frame(frame: pd.DataFrame, where: str = "scores") -> Mapping[str
     _require(frame, ["dip_group", "score"], where)
     has = set(frame.columns)
     out: dict[str, DipGroupScore] = {}
-    for pos, rec in enumerate(frame.to_dict("records")):
-        at = f"{where} row {pos + 2}"
-        code = _str_cell(rec["dip_group"])
-        if not code:
-            raise PolicyError(f"{at}: empty DIP group code")
-        if code in out:
-            raise PolicyError(f"{at}: DIP group {code} is listed twice")
-        kind = _KINDS.get(_str_cell(rec.get("kind")) or "core", "")
+    for at, code, rec in _coded_records(frame, "dip_group", where, "DIP group"):
+        kind = KIND_ALIASES.get(_str_cell(rec.get("kind")) or "core", "")
         if not kind:
             raise PolicyError(
                 f"{at}: kind must be core, basic or comprehensive (核心/基层/综合); got {rec.get('kind')!r}"
@@ -734,8 +733,8 @@ def scores_from_frame(frame: pd.DataFrame, where: str = "scores") -> Mapping[str
             name=_str_cell(rec.get("name")),
             kind=kind,
             score=_cell_dec(rec["score"], at + " score"),
-            mean_cost=_cell_dec(rec.get("mean_cost"), at + " mean_cost") if "mean_cost" in has else None,
-            mean_los=_cell_dec(rec.get("mean_los"), at + " mean_los") if "mean_los" in has else None,
+            mean_cost=_optional_dec(rec, "mean_cost", at, has),
+            mean_los=_optional_dec(rec, "mean_los", at, has),
         )
     return MappingProxyType(out)
 

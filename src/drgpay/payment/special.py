@@ -27,6 +27,7 @@ from drgpay.payment._engine import Tracer, prepare, split_and_finish, yuan
 from drgpay.payment._exact import dec, decimal_to_fen
 from drgpay.payment.errors import SpecialCaseError, SpecialQuotaError
 from drgpay.payment.policy import CASE_TYPES, DipPolicy, DrgPolicy
+from drgpay.report.special import decision_stats
 
 __all__ = [
     "DECISIONS",
@@ -322,23 +323,8 @@ def special_case_summary(
     approved cases are summed exactly.
     """
     apps = normalize_applications(applications)
-    applied = len(apps)
-    approved = int((apps["decision"] == "approved").sum())
-    row: dict[str, object] = {
-        "applied": applied,
-        "approved": approved,
-        "rejected": int((apps["decision"] == "rejected").sum()),
-        "pending": int((apps["decision"] == "pending").sum()),
-    }
-    if applied:
-        hundredths = (
-            money.div_toward_zero(approved * 10000, applied)
-            if truncate
-            else money.div_round_half_up(approved * 10000, applied)
-        )
-        row["pass_rate_pct"] = float(money.fen_to_decimal(int(hundredths)))
-    else:
-        row["pass_rate_pct"] = float("nan")
+    decisions = apps["decision"].to_numpy(dtype=object)
+    table = decision_stats(apps, decisions, ("approved", "rejected", "pending"), truncate=truncate)
     if before is not None and after is not None:
         if cases is None:
             raise SpecialCaseError("give cases= with before/after to locate the approved cases")
@@ -349,5 +335,5 @@ def special_case_summary(
             ok = ~np.isnan(a.astype(float))
             b_fen = money.to_fen(np.where(np.isnan(b.astype(float)), 0.0, b.astype(float))[ok])
             a_fen = money.to_fen(a.astype(float)[ok])
-            row[f"extra_{col}"] = float(money.fen_to_decimal(int(a_fen.sum()) - int(b_fen.sum())))
-    return pd.DataFrame([row])
+            table[f"extra_{col}"] = float(money.fen_to_decimal(int(a_fen.sum()) - int(b_fen.sum())))
+    return table

@@ -116,7 +116,7 @@ def finish(rows: list[dict[str, object]], key_columns: Sequence[str], columns: S
     return frame
 
 
-_COUNTS = frozenset({"applied", "approved", "rejected"})
+_COUNTS = frozenset({"applied", "approved", "rejected", "pending"})
 
 
 def key_row(key_columns: Sequence[str], key: object) -> dict[str, object]:

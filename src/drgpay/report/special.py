@@ -10,11 +10,13 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from drgpay.money import fen_to_decimal
 from drgpay.report._exact import PCT_PLACES, as_float, pct_hundredths
 from drgpay.report._frames import (
+    IntArray,
     as_columns,
     check_frame,
     column_units,
@@ -68,23 +70,48 @@ def special_case_stats(
             f"{len(bad)} row(s) are not: {describe_rows(applications, bad)}"
         )
     approved = np.asarray(norm == "approved", dtype=bool)
-    has_amount = amount in applications.columns
-    extra = np.zeros(len(applications), dtype=np.int64)
-    if has_amount and approved.any():
-        idx = np.flatnonzero(approved)
-        extra[idx] = column_units(applications.iloc[idx], amount, 2, "applications (approved rows)")
-    values = {"approved": approved.astype(np.int64), "extra": extra}
-    columns = ["applied", "approved", "rejected", "pass_rate_pct"] + (["extra_paid"] if has_amount else [])
+    extra = None
+    if amount in applications.columns:
+        extra = np.zeros(len(applications), dtype=np.int64)
+        if approved.any():
+            idx = np.flatnonzero(approved)
+            extra[idx] = column_units(applications.iloc[idx], amount, 2, "applications (approved rows)")
+    return decision_stats(
+        applications, norm.to_numpy(dtype=object), DECISIONS, truncate=truncate, by=keys, extra=extra
+    )
+
+
+def decision_stats(
+    applications: pd.DataFrame,
+    decisions: npt.NDArray[np.object_],
+    kinds: Sequence[str],
+    *,
+    truncate: bool = False,
+    by: Sequence[str] = (),
+    extra: IntArray | None = None,
+) -> pd.DataFrame:
+    """Applications counted by decision, per ``by`` value and in total: ``applied``, one count column per
+    decision in ``kinds`` (``approved`` first), ``pass_rate_pct`` = approved / applied and, given ``extra`` (fen
+    per application), ``extra_paid`` in yuan.
+
+    ``decisions`` holds each application's normalised decision, one of ``kinds``. The figures of
+    :func:`special_case_stats` and of :func:`drgpay.payment.special_case_summary` (which also counts
+    ``pending``).
+    """
+    keys = list(by)
+    values = {kind: np.asarray(decisions == kind, dtype=bool).astype(np.int64) for kind in kinds}
+    if extra is not None:
+        values["extra"] = extra
+    columns = ["applied", *kinds, "pass_rate_pct"] + (["extra_paid"] if extra is not None else [])
 
     def row(key_cells: dict[str, object], s: dict[str, int]) -> dict[str, object]:
         out: dict[str, object] = {
             **key_cells,
             "applied": s["_n"],
-            "approved": s["approved"],
-            "rejected": s["_n"] - s["approved"],
+            **{kind: s[kind] for kind in kinds},
             "pass_rate_pct": as_float(pct_hundredths(s["approved"], s["_n"], truncate=truncate), PCT_PLACES),
         }
-        if has_amount:
+        if extra is not None:
             out["extra_paid"] = as_float(s["extra"])
         return out
 
