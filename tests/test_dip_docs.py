@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from test_payment_docs import DOCS, check_page_blocks
+from docblocks import DOCS
+from test_payment_docs import check_page_blocks
 
 DOC = DOCS / "dip.md"
 

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import drgpay
+from drgpay.codes import split_code_list
 
 G = drgpay.load_grouper("chs-drg-1.1")
 T = G.definition.tables
@@ -118,6 +119,23 @@ def test_chunking_invariance(df: pd.DataFrame, size: int) -> None:
 def test_secondary_order_invariance(df: pd.DataFrame) -> None:
     reversed_sdx = df.assign(secondary_dx=df["secondary_dx"].map(lambda s: "|".join(reversed(s.split("|")))))
     pd.testing.assert_frame_equal(_norm(G.group(reversed_sdx)), _norm(G.group(df)))
+
+
+@SETTINGS
+@given(frames)
+def test_warnings_name_each_rows_unknown_codes(df: pd.DataFrame) -> None:
+    known = {"secondary_dx": set(T["dx_codes.csv"]["dx"]), "procedures": set(T["proc_codes.csv"]["proc"])}
+    labels = {"secondary_dx": "unknown_secondary_dx:", "procedures": "unknown_procedure:"}
+    expected = []
+    for _, row in df.iterrows():
+        parts = []
+        for column, label in labels.items():
+            unknown = [c for c in split_code_list(row[column]) if c not in known[column]]
+            if unknown:
+                parts.append(label + ",".join(unknown))
+        expected.append("; ".join(parts) or None)
+    warnings = G.group(df)["warnings"]
+    assert [None if pd.isna(w) else w for w in warnings] == expected
 
 
 @SETTINGS

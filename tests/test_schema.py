@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -11,11 +13,13 @@ from hypothesis import strategies as st
 
 import drgpay
 from drgpay.codes import (
+    empty_mask,
     normalize_code,
     normalize_codes_array,
     normalize_distinct,
     split_code_list,
     split_distinct,
+    vocabulary_ids,
 )
 from drgpay.schema import SchemaError, prepare_records
 
@@ -156,3 +160,37 @@ def test_prepare_keeps_order_and_counts() -> None:
     prepared = prepare_records(df)
     assert prepared.principal_dx.to_pylist() == ["A01.1", "", "B"]
     assert prepared.secondary_dx.offsets.tolist() == [0, 2, 2, 2]
+
+
+@given(st.lists(st.one_of(st.none(), st.sampled_from(["", "A", "B", "C"])), max_size=20), st.integers(1, 4))
+def test_vocabulary_lookups_agree_across_array_forms(values: list[str | None], chunks: int) -> None:
+    vocabulary = pa.array(["A", "B"], pa.large_string())
+    plain = pa.array(values, pa.large_string())
+    cut = [len(values) * i // chunks for i in range(chunks + 1)]
+    chunked = pa.chunked_array([plain[a:b] for a, b in itertools.pairwise(cut)], pa.large_string())
+    for form in (plain, plain.dictionary_encode(), chunked, normalize_codes_array(plain)):
+        ids = vocabulary_ids(form, vocabulary)
+        assert ids.dtype == np.intp
+        assert ids.tolist() == [{"A": 0, "B": 1}.get(v or "", 2) for v in values]
+        assert empty_mask(form).tolist() == [not v for v in values]
+
+
+number_texts = st.one_of(
+    st.none(),
+    st.integers(-5, 400).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(str),
+    st.sampled_from(["", " 12 ", "abc", "1e3", "-inf"]),
+)
+
+
+@given(st.lists(number_texts, min_size=1, max_size=20))
+def test_numbers_as_text_or_floats_prepare_alike(texts: list[str | None]) -> None:
+    """Ages given as text parse like the same ages given as floats; out-of-range and infinite ones are invalid."""
+    as_text = prepare_records(pd.DataFrame({"principal_dx": ["A"] * len(texts), "age": texts}))
+    floats = pd.to_numeric(pd.Series(texts, dtype=object).str.strip(), errors="coerce").astype(float)
+    as_floats = prepare_records(pd.DataFrame({"principal_dx": ["A"] * len(texts), "age": floats}))
+    np.testing.assert_array_equal(as_text.age, as_floats.age)
+    readable = floats.notna() | pd.Series(texts, dtype=object).fillna("").str.strip().eq("")
+    outside = ~floats.between(0, 150) & floats.notna()
+    assert as_text.invalid_columns["age"].tolist() == (~readable | outside).tolist()
+    assert as_floats.invalid_columns["age"].tolist() == outside.tolist()

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 __all__ = [
     "LIST_SEPARATORS",
+    "CodeVocabularies",
     "as_array",
     "empty_mask",
     "normalize_code",
@@ -25,6 +26,7 @@ __all__ = [
     "normalize_distinct",
     "split_code_list",
     "split_distinct",
+    "vocabulary_ids",
 ]
 
 #: Separators accepted between codes in one cell; the documented one is ``|``.
@@ -67,20 +69,19 @@ def normalize_codes_array(values: pa.Array | pa.ChunkedArray) -> pa.DictionaryAr
     Each distinct input string is normalised once, so the cost follows the number of distinct codes, not rows.
     """
     arr = as_array(values)
-    if pa.types.is_dictionary(arr.type):
-        indices = arr.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-        dictionary = arr.dictionary
-        if _is_text(dictionary):
-            normalised = normalize_distinct(dictionary)
-        else:
-            normalised = pa.array([normalize_code(v) for v in dictionary.to_pylist()], pa.large_string())
-        # a null index stands for "": append it to the dictionary and point nulls at it
-        uniques = pa.concat_arrays([normalised, pa.array([""], pa.large_string())])
-        return _dictionary(np.where(indices < 0, len(uniques) - 1, indices), uniques)
-    if not _is_text(arr):
-        arr = pa.array([None if v is None else str(v) for v in arr.to_pylist()], type=pa.large_string())
-    encoded = pc.dictionary_encode(pc.fill_null(arr.cast(pa.large_string()), _EMPTY))
-    return _dictionary(encoded.indices.to_numpy(zero_copy_only=False), normalize_distinct(encoded.dictionary))
+    if not pa.types.is_dictionary(arr.type):
+        if not _is_text(arr):
+            arr = pa.array([None if v is None else str(v) for v in arr.to_pylist()], type=pa.large_string())
+        arr = pc.dictionary_encode(arr)  # nulls stay null indices: no copy of the strings to fill them
+    dictionary = arr.dictionary
+    if _is_text(dictionary):
+        normalised = normalize_distinct(dictionary)
+    else:
+        normalised = pa.array([normalize_code(v) for v in dictionary.to_pylist()], pa.large_string())
+    # a null index stands for "": it becomes -1, which picks the "" appended to the dictionary
+    uniques = pa.concat_arrays([normalised, pa.array([""], pa.large_string())])
+    indices = arr.indices.fill_null(-1) if arr.indices.null_count else arr.indices
+    return _dictionary(indices.to_numpy(zero_copy_only=False), uniques)
 
 
 def _is_text(arr: pa.Array) -> bool:
@@ -156,13 +157,11 @@ def split_distinct(pieces: pa.Array) -> tuple[pa.Array, dict[int, list[str]]]:
 
 
 def _dictionary(indices: np.ndarray, uniques: pa.Array) -> pa.DictionaryArray:
-    """Indices into ``uniques`` as a dictionary array whose dictionary has no repeated values (first-seen order)."""
+    """Indices into ``uniques`` (-1 for the last) as a dictionary array whose dictionary has no repeated values
+    (first-seen order)."""
     distinct = pc.dictionary_encode(uniques)
     remap = distinct.indices.to_numpy(zero_copy_only=False)
-    return pa.DictionaryArray.from_arrays(
-        pa.array(remap[indices] if len(indices) else np.zeros(0, np.int32), type=pa.int32()),
-        distinct.dictionary,
-    )
+    return pa.DictionaryArray.from_arrays(pa.array(np.take(remap, indices), pa.int32()), distinct.dictionary)
 
 
 def as_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -174,13 +173,56 @@ def as_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return values
 
 
-def empty_mask(codes: pa.Array) -> np.ndarray:
-    """True where a (normalised, dictionary-encoded or plain) code array holds ""."""
-    if pa.types.is_dictionary(codes.type):
-        empty = np.array([v == "" for v in codes.dictionary.to_pylist()] + [True], dtype=bool)
-        idx = codes.indices.fill_null(-1).to_numpy(zero_copy_only=False)
-        return empty[idx]
+def empty_mask(codes: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """True where a (normalised, dictionary-encoded or plain) code array holds "" or null."""
+    codes = as_array(codes)
+    if pa.types.is_dictionary(codes.type):  # compared once per distinct code; a null index counts as ""
+        return np.take(np.append(empty_mask(codes.dictionary), True), _indices(codes))
     return pc.equal(pc.fill_null(codes, ""), "").to_numpy(zero_copy_only=False)
+
+
+def vocabulary_ids(codes: pa.Array | pa.ChunkedArray, vocabulary: pa.Array) -> np.ndarray:
+    """Positions of normalised codes in a vocabulary (``len(vocabulary)`` when unknown or empty), as np.intp for
+    fast indexing; a dictionary array is looked up once per distinct code."""
+    codes = as_array(codes)
+    if len(codes) == 0:
+        return np.zeros(0, np.intp)
+    if pa.types.is_dictionary(codes.type):
+        per_code = np.append(vocabulary_ids(codes.dictionary, vocabulary), len(vocabulary))
+        return np.take(per_code, _indices(codes))
+    found = pc.index_in(codes, value_set=vocabulary)
+    return pc.fill_null(found, len(vocabulary)).to_numpy(zero_copy_only=False).astype(np.intp)
+
+
+class CodeVocabularies:
+    """Lookups in a compiled definition's sorted code vocabularies ``dx_codes`` and ``proc_codes`` (set by the
+    subclass): a code's id is its position, and the id one past the end stands for an unknown or empty code."""
+
+    __slots__ = ()
+    dx_codes: pa.Array
+    proc_codes: pa.Array
+
+    @property
+    def n_dx(self) -> int:
+        return len(self.dx_codes)
+
+    @property
+    def n_proc(self) -> int:
+        return len(self.proc_codes)
+
+    def dx_ids(self, codes: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """Ids of normalised diagnosis codes; unknown and empty codes get the sentinel ``n_dx``."""
+        return vocabulary_ids(codes, self.dx_codes)
+
+    def proc_ids(self, codes: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """Ids of normalised procedure codes; unknown and empty codes get the sentinel ``n_proc``."""
+        return vocabulary_ids(codes, self.proc_codes)
+
+
+def _indices(codes: pa.DictionaryArray) -> np.ndarray:
+    """A dictionary array's indices as numpy, -1 for null (without a copy when there are none)."""
+    indices = codes.indices
+    return (indices.fill_null(-1) if indices.null_count else indices).to_numpy(zero_copy_only=False)
 
 
 def split_code_list(value: object) -> list[str]:

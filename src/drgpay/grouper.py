@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib
-import math
 import os
 import pickle
 from collections.abc import Mapping
@@ -19,21 +18,29 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from drgpay import __version__
-from drgpay.definitions import Definition, DefinitionError, find_grouper, load_definition
+from drgpay._grouping import (
+    DefinitionGrouper,
+    GrouperIncompleteError,
+    categorical,
+    explained,
+    explanation_text,
+    one_record,
+    prepare_checked,
+    reference_results,
+    repr_pretty,
+    result_line,
+)
+from drgpay.definitions import Definition, find_grouper, load_definition
 from drgpay.definitions.loader import resolve_base
-from drgpay.definitions.manifest import read_manifest
+from drgpay.definitions.manifest import Manifest, read_manifest
 from drgpay.drg.compiled import REASONS, STATUSES, CompiledDrg, compile_drg
 from drgpay.drg.engine import run_engine
 from drgpay.drg.reference import Record, RuleBook, reference_group
-from drgpay.schema import INVALID_REASONS, CodeLists, PreparedRecords, SchemaError, prepare_records
+from drgpay.schema import CodeLists, PreparedRecords
 
 __all__ = ["Explanation", "Grouper", "GrouperIncompleteError", "load_grouper"]
 
 OUTPUT_COLUMNS = ("mdc", "adrg", "drg", "status", "reason", "warnings")
-
-
-class GrouperIncompleteError(RuntimeError):
-    """The grouper's definition is incomplete (its manifest says why) and refuses to group."""
 
 
 @attrs.frozen
@@ -50,57 +57,28 @@ class Explanation:
     steps: tuple[str, ...]
 
     def __str__(self) -> str:
-        lines = [f"grouper {self.grouper}"]
-        shown = {k: v for k, v in self.record.items() if v not in (None, "", ()) and not _is_nan(v)}
-        lines.append("record  " + ", ".join(f"{k}={v}" for k, v in shown.items()))
-        lines += [f"  {i}. {s}" for i, s in enumerate(self.steps, start=1)]
-        tail = f"result  {self.drg} ({self.status}"
-        tail += f": {self.reason})" if self.reason else ")"
+        result = result_line(self.drg, self.status, self.reason)
         if self.adrg:
-            tail += f"  MDC {self.mdc}, ADRG {self.adrg}"
-        lines.append(tail)
-        return "\n".join(lines)
+            result += f"  MDC {self.mdc}, ADRG {self.adrg}"
+        return explanation_text(f"grouper {self.grouper}", self.record, self.steps, result)
 
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # IPython
-        printer.text(str(self))
+    _repr_pretty_ = repr_pretty  # IPython
 
 
-def _is_nan(value: object) -> bool:
-    return isinstance(value, float) and math.isnan(value)
-
-
-class Grouper:
+class Grouper(DefinitionGrouper):
     """A loaded grouper: metadata and tables as DataFrames, ``group`` for frames and ``explain`` for one record."""
 
+    # from DefinitionGrouper; named here so that the API reference lists them with the class
+    definition: Definition
+    manifest: Manifest
+    id: str
+    version: str
+    scheme: str
+    complete: bool
+    content_hash: str
+
     def __init__(self, definition: Definition):
-        self.definition = definition
-        self.manifest = definition.manifest
-        if self.manifest.scheme != "chs-drg":
-            raise DefinitionError(
-                f"{self.manifest.id} is a {self.manifest.scheme} definition; use the matching engine",
-                file=self.manifest.path,
-            )
-
-    # -- identity ----------------------------------------------------------------------------------------------
-    @property
-    def id(self) -> str:
-        return self.manifest.id
-
-    @property
-    def version(self) -> str:
-        return self.manifest.version
-
-    @property
-    def scheme(self) -> str:
-        return self.manifest.scheme
-
-    @property
-    def complete(self) -> bool:
-        return self.manifest.complete
-
-    @property
-    def content_hash(self) -> str:
-        return self.definition.content_hash
+        super().__init__(definition, "chs-drg", "use the matching engine")
 
     def __repr__(self) -> str:
         state = "" if self.complete else ", incomplete"
@@ -149,12 +127,6 @@ class Grouper:
                 "catalog= is for DIP groupers such as dip-2.0"
             )
 
-    def _require_complete(self) -> None:
-        if not self.complete:
-            raise GrouperIncompleteError(
-                f"grouper {self.id} is incomplete and refuses to group: {self.manifest.status_note}"
-            )
-
     def group(
         self,
         df: pd.DataFrame,
@@ -170,23 +142,18 @@ class Grouper:
         """
         self._reject_options(options)
         self._require_complete()
-        prepared = prepare_records(df, columns)
-        if errors == "raise":
-            _raise_invalid(df, prepared)
-        elif errors != "flag":
-            raise ValueError(f"errors must be 'flag' or 'raise', not {errors!r}")
-        return self._frame(prepared, df.index)
+        return self._frame(prepare_checked(df, columns, errors), df.index)
 
     def _frame(self, prepared: PreparedRecords, index: pd.Index) -> pd.DataFrame:
         c = self.compiled
         res = run_engine(c, prepared)
         out = pd.DataFrame(
             {
-                "mdc": _categorical(res.mdc, list(c.mdc_codes)),
-                "adrg": _categorical(res.adrg, list(c.adrg_codes)),
-                "drg": _categorical(res.drg, list(c.drg_codes)),
-                "status": _categorical(res.status, list(STATUSES)),
-                "reason": _categorical(res.reason, list(REASONS)),
+                "mdc": categorical(res.mdc, c.mdc_codes),
+                "adrg": categorical(res.adrg, c.adrg_codes),
+                "drg": categorical(res.drg, c.drg_codes),
+                "status": categorical(res.status, STATUSES),
+                "reason": categorical(res.reason, REASONS),
                 "warnings": _warnings(prepared, res.unknown_secondary, res.unknown_procedure),
             },
             index=index,
@@ -196,12 +163,7 @@ class Grouper:
 
     def provenance(self) -> dict[str, str]:
         """What ``frame.attrs["drgpay"]`` records about the grouping."""
-        return {
-            "grouper": self.id,
-            "version": self.version,
-            "content_hash": self.content_hash,
-            "drgpay_version": __version__,
-        }
+        return self._provenance()
 
     def explain(
         self,
@@ -213,9 +175,7 @@ class Grouper:
         """Group one record with the reference grouper and return every step it took."""
         self._reject_options(options)
         self._require_complete()
-        frame = pd.DataFrame({k: [v] for k, v in dict(record).items()})
-        prepared = prepare_records(frame, columns)
-        rec = records_from_prepared(prepared)[0]
+        rec = one_record(record, columns, Record)
         result = reference_group(self.rulebook, rec)
         shown = {
             "principal_dx": rec.principal_dx,
@@ -227,57 +187,19 @@ class Grouper:
             "birth_weight": rec.birth_weight,
             "ventilation_hours": rec.ventilation_hours,
         }
-        return Explanation(
-            grouper=self.id,
-            record=shown,
-            mdc=result.mdc,
-            adrg=result.adrg,
-            drg=result.drg,
-            status=result.status,
-            reason=result.reason,
-            steps=tuple(result.trace),
-        )
+        return explained(Explanation, result, grouper=self.id, record=shown)
 
     def reference_group(self, df: pd.DataFrame, *, columns: Mapping[str, str] | None = None) -> pd.DataFrame:
         """Group ``df`` record by record with the reference grouper (slow; for checks and small frames)."""
         self._require_complete()
-        prepared = prepare_records(df, columns)
-        results = [reference_group(self.rulebook, rec) for rec in records_from_prepared(prepared)]
+        results = reference_results(df, columns, Record, functools.partial(reference_group, self.rulebook))
         return pd.DataFrame(
             {
-                "mdc": [r.mdc for r in results],
-                "adrg": [r.adrg for r in results],
-                "drg": [r.drg for r in results],
-                "status": [r.status for r in results],
-                "reason": [r.reason for r in results],
+                name: [getattr(r, name) for r in results]
+                for name in ("mdc", "adrg", "drg", "status", "reason")
             },
             index=df.index,
         )
-
-
-def _categorical(codes: np.ndarray, categories: list[str]) -> Any:
-    """Integer codes (-1 = missing) as a categorical with fixed categories, so chunks concatenate cleanly."""
-    return pd.Categorical.from_codes(codes.astype(np.int64), dtype=pd.CategoricalDtype(categories))
-
-
-def records_from_prepared(prepared: PreparedRecords) -> list[Record]:
-    """Prepared arrays back to one :class:`Record` per row (for the reference grouper)."""
-    pdx = prepared.principal_dx.to_pylist()
-    invalid = [INVALID_REASONS[code] if code >= 0 else "" for code in prepared.invalid_reason.tolist()]
-    return [
-        Record(
-            principal_dx=pdx[i] or "",
-            secondary_dx=tuple(prepared.secondary_dx.row(i)),
-            procedures=tuple(prepared.procedures.row(i)),
-            sex=int(prepared.sex[i]),
-            age=float(prepared.age[i]),
-            age_days=float(prepared.age_days[i]),
-            birth_weight=float(prepared.birth_weight[i]),
-            ventilation_hours=float(prepared.ventilation_hours[i]),
-            invalid=invalid[i],
-        )
-        for i in range(prepared.n)
-    ]
 
 
 def _warnings(
@@ -285,7 +207,8 @@ def _warnings(
 ) -> pd.api.extensions.ExtensionArray:
     """``unknown_secondary_dx:A,B; unknown_procedure:C`` for rows with codes the grouper does not know, else NA.
 
-    Built with Arrow kernels over the few rows that have a warning, then placed into an Arrow-backed string array.
+    Built with Arrow kernels over the few rows that have a warning, then spread into an Arrow-backed string array
+    of all rows (no per-row gather: most rows have no warning).
     """
     parts = [
         _unknown_codes(label, lists, unknown)
@@ -301,12 +224,29 @@ def _warnings(
         texts = [label.take(_positions_in(found, rows)) for found, label in parts]
         joined = pc.binary_join_element_wise(*texts, _SEMICOLON, null_handling="skip")
         # trailing ';' and ' ' go, as they always have (a code from a list-like cell may end with ';')
-        joined = pc.utf8_rtrim(joined, characters="; ")
-        text = joined.take(_positions_in(rows, np.arange(prepared.n)))
+        text = _spread(pc.utf8_rtrim(joined, characters="; "), rows, prepared.n)
     return pd.arrays.ArrowStringArray(pa.chunked_array([text], pa.large_string()))
 
 
 _SEMICOLON = pa.scalar("; ", pa.large_string())
+
+
+def _spread(values: pa.Array, rows: np.ndarray, n: int) -> pa.Array:
+    """A large_string array of ``n`` entries holding ``values`` at the ascending ``rows`` and nulls elsewhere.
+
+    Built from buffers: the new offsets repeat the old ones across the rows in between, the character data is
+    shared, so the cost is a few passes over ``n`` small integers instead of a ``take``.
+    """
+    values = values.cast(pa.large_string())
+    ends = np.frombuffer(values.buffers()[1], np.int64)[values.offset : values.offset + len(values) + 1]
+    lengths = np.zeros(n + 1, np.int64)
+    lengths[0] = ends[0]
+    lengths[rows + 1] = np.diff(ends)
+    valid = np.zeros(n, bool)
+    valid[rows] = values.is_valid().to_numpy(zero_copy_only=False)
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    offsets = pa.py_buffer(np.cumsum(lengths))
+    return pa.LargeStringArray.from_buffers(n, offsets, values.buffers()[2], bitmap)
 
 
 def _unknown_codes(label: str, lists: CodeLists, unknown: np.ndarray) -> tuple[np.ndarray, pa.Array]:
@@ -327,17 +267,6 @@ def _positions_in(found: np.ndarray, rows: np.ndarray) -> pa.Array:
     present = where < len(found)
     present[present] = found[where[present]] == rows[present]
     return pa.array(np.where(present, where, 0), pa.int64(), mask=~present)
-
-
-def _raise_invalid(df: pd.DataFrame, prepared: PreparedRecords) -> None:
-    problems = []
-    for column, mask in prepared.invalid_columns.items():
-        if mask.any():
-            labels = list(df.index[mask][:10])
-            more = f" and {int(mask.sum()) - 10} more" if mask.sum() > 10 else ""
-            problems.append(f"{column}: rows {labels}{more}")
-    if problems:
-        raise SchemaError("unreadable values — " + "; ".join(problems))
 
 
 def cache_dir() -> Path | None:

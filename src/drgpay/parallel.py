@@ -245,7 +245,9 @@ def auto_workers(source: str | Path) -> int:
     if rows is not None:
         large = rows >= AUTO_PARALLEL_ROWS
     else:
-        large = path.suffix.lower() in (".csv", ".txt", ".tsv", "") and path.stat().st_size >= AUTO_PARALLEL_BYTES
+        large = (
+            path.suffix.lower() in (".csv", ".txt", ".tsv", "") and path.stat().st_size >= AUTO_PARALLEL_BYTES
+        )
     return resolve_workers(None) if large else 1
 
 

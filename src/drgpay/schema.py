@@ -286,7 +286,7 @@ def _parse_sex(values: pd.Series | None, n: int) -> tuple[np.ndarray, np.ndarray
 def _factorize(values: pd.Series) -> tuple[np.ndarray, list[Any]]:
     """Codes (-1 for missing) and distinct values of a text column, via Arrow's hash kernel."""
     encoded = pc.dictionary_encode(as_array(_to_arrow_strings(values)))
-    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.intp)
     return codes, encoded.dictionary.to_pylist()
 
 
@@ -295,23 +295,29 @@ def _parse_number(values: pd.Series | None, n: int, name: str) -> tuple[np.ndarr
         return np.full(n, np.nan), np.zeros(n, bool)
     if pd.api.types.is_bool_dtype(values.dtype):
         return np.full(n, np.nan), np.ones(n, bool)
-    if pd.api.types.is_numeric_dtype(values.dtype):
-        num = values.to_numpy(dtype=np.float64, na_value=np.nan)
-        bad = np.zeros(n, bool)
-    else:
-        # parse each distinct text once: ages, days and codes repeat across millions of rows
-        codes, uniques = _factorize(values)
-        text = pd.Series(uniques, dtype="string").str.strip()
-        present = (text.notna() & (text != "")).to_numpy(dtype=bool, na_value=False)
-        coerced: pd.Series = pd.to_numeric(text.where(pd.Series(present, index=text.index)), errors="coerce")
-        parsed = np.append(coerced.to_numpy(dtype=np.float64, na_value=np.nan), np.nan)
-        unreadable = np.append(np.isnan(parsed[:-1]) & present, False)
-        num, bad = parsed[codes], unreadable[codes]
     lo, hi = _BOUNDS.get(name, (-np.inf, np.inf))
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind == "f":  # NaN already: no missing-value pass
+        return _within(values.to_numpy(dtype=np.float64), lo, hi)
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return _within(values.to_numpy(dtype=np.float64, na_value=np.nan), lo, hi)
+    # parse and check each distinct text once: ages, days and codes repeat across millions of rows
+    codes, uniques = _factorize(values)
+    text = pd.Series(uniques, dtype="string").str.strip()
+    present = (text.notna() & (text != "")).to_numpy(dtype=bool, na_value=False)
+    coerced: pd.Series = pd.to_numeric(text.where(pd.Series(present, index=text.index)), errors="coerce")
+    parsed = np.append(coerced.to_numpy(dtype=np.float64, na_value=np.nan), np.nan)  # the last for missing
+    unreadable = np.append(np.isnan(parsed[:-1]) & present, False)
+    parsed, outside = _within(parsed, lo, hi)
+    return parsed[codes], (unreadable | outside)[codes]
+
+
+def _within(num: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+    """Numbers outside ``[lo, hi]`` or infinite become NaN and are flagged (NaN itself is missing, not bad)."""
     with np.errstate(invalid="ignore"):
-        bad |= ~np.isnan(num) & ((num < lo) | (num > hi) | ~np.isfinite(num))
-    num = np.where(bad, np.nan, num)
-    return num, bad
+        bad = (num < lo) | (num > hi)
+    if not (np.isfinite(lo) and np.isfinite(hi)):  # within finite bounds, infinities are caught above
+        bad |= np.isinf(num)
+    return (np.where(bad, np.nan, num) if bad.any() else num), bad
 
 
 def _to_arrow_strings(values: pd.Series) -> pa.Array:
@@ -331,12 +337,11 @@ def _to_arrow_strings(values: pd.Series) -> pa.Array:
 
 def _lists_from_strings(arr: pa.Array) -> CodeLists:
     """Split cells on ``|`` (C speed), then handle each distinct piece once: other separators, normalisation."""
-    # a null cell gives a null list, no pieces (an empty cell gives one empty piece: no code either)
+    # a null cell gives a null list, no pieces (an empty cell gives one empty piece: no code either); the new
+    # list array's offsets and values are already the CSR form
     lists = pc.split_pattern(arr, "|")
-    counts = pc.list_value_length(lists).fill_null(0).to_numpy(zero_copy_only=False)
-    list_offsets = np.zeros(len(arr) + 1, np.int64)
-    np.cumsum(counts, out=list_offsets[1:])
-    pieces = pc.dictionary_encode(as_array(pc.list_flatten(lists)))
+    list_offsets = lists.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
+    pieces = pc.dictionary_encode(lists.values)
     piece_idx = pieces.indices.to_numpy(zero_copy_only=False)
     codes, several = split_distinct(pieces.dictionary)
     if several:  # some piece holds several codes ("A,B"): the general expansion
@@ -358,7 +363,7 @@ def _single_code_pieces(list_offsets: np.ndarray, piece_idx: np.ndarray, codes: 
     present = pc.if_else(pc.equal(codes, ""), pa.scalar(None, pa.large_string()), codes)
     distinct = pc.dictionary_encode(present)  # nulls ("" pieces) stay null, out of the dictionary
     code_of_piece = distinct.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
-    values = code_of_piece[piece_idx]
+    values = np.take(code_of_piece, piece_idx)
     offsets = list_offsets
     if (code_of_piece < 0).any():  # some piece is empty ("", "|", ";"): drop those and shift the offsets
         kept = values >= 0
@@ -459,12 +464,7 @@ def prepare_records(
     return PreparedRecords(
         n=n,
         sex=sex,
-        age=nums["age"],
-        age_days=nums["age_days"],
-        birth_weight=nums["birth_weight"],
-        los=nums["los"],
-        discharge_type=nums["discharge_type"],
-        ventilation_hours=nums["ventilation_hours"],
+        **nums,
         principal_dx=pdx,
         secondary_dx=secondary,
         procedures=procedures,

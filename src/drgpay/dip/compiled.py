@@ -12,11 +12,12 @@ import attrs
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from drgpay.codes import CodeVocabularies
 from drgpay.definitions import Definition, DefinitionError
 from drgpay.dip.auxiliary import AuxRules, Severity, compile_aux, compile_severity, vocabulary_matches
 from drgpay.dip.catalog import KINDS, CatalogError, DipCatalog
+from drgpay.schema import INVALID_REASONS
 
 __all__ = [
     "COMP_SHIFT",
@@ -29,7 +30,6 @@ __all__ = [
     "CompiledRules",
     "compile_catalog",
     "compile_rules",
-    "empty_codes",
     "pack_rank",
 ]
 
@@ -37,13 +37,7 @@ __all__ = [
 STATUSES = ("grouped", "ungroupable", "invalid")
 #: Reason codes for anything but ``grouped``.
 REASONS = (
-    "invalid_sex",
-    "invalid_age",
-    "invalid_age_days",
-    "invalid_birth_weight",
-    "invalid_los",
-    "invalid_discharge_type",
-    "invalid_ventilation_hours",
+    *INVALID_REASONS,
     "missing_principal_dx",
     "unknown_principal_dx",
     "dx_not_in_catalog",
@@ -74,32 +68,8 @@ def pack_rank(components: int, matched: int, kind: int, specific: bool, tiebreak
     )
 
 
-def _ids(codes: pa.Array | pa.ChunkedArray, vocabulary: pa.Array) -> np.ndarray:
-    """Vocabulary positions of codes (``len(vocabulary)`` when unknown or empty); a dictionary array is looked up
-    once per distinct code."""
-    if isinstance(codes, pa.ChunkedArray):
-        codes = codes.combine_chunks()
-    if len(codes) == 0:
-        return np.zeros(0, np.int32)
-    if pa.types.is_dictionary(codes.type):
-        per_code = np.append(_ids(codes.dictionary, vocabulary), np.int32(len(vocabulary)))
-        return per_code[codes.indices.fill_null(-1).to_numpy(zero_copy_only=False)]
-    found = pc.index_in(codes, value_set=vocabulary)
-    return pc.fill_null(found, len(vocabulary)).to_numpy(zero_copy_only=False).astype(np.int32)
-
-
-def empty_codes(codes: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """``bool`` per value: the code is empty or missing."""
-    if isinstance(codes, pa.ChunkedArray):
-        codes = codes.combine_chunks()
-    if pa.types.is_dictionary(codes.type):
-        per_code = np.append(empty_codes(codes.dictionary), True)
-        return per_code[codes.indices.fill_null(-1).to_numpy(zero_copy_only=False)]
-    return pc.fill_null(pc.equal(codes, ""), True).to_numpy(zero_copy_only=False).astype(bool)
-
-
 @attrs.frozen(eq=False)
-class CompiledRules:
+class CompiledRules(CodeVocabularies):
     """The rule tables of a DIP definition as arrays."""
 
     dx_vocab: np.ndarray  # sorted str codes
@@ -116,21 +86,6 @@ class CompiledRules:
     aux: AuxRules
     dx_sub: np.ndarray  # str[n_dx + 1]: the 亚目 (``K80.1``) of each code, "" when it has none
     dx_cat: np.ndarray  # str[n_dx + 1]: the 类目 (``K80``)
-
-    @property
-    def n_dx(self) -> int:
-        return len(self.dx_vocab)
-
-    @property
-    def n_proc(self) -> int:
-        return len(self.proc_vocab)
-
-    def dx_ids(self, codes: pa.Array | pa.ChunkedArray) -> np.ndarray:
-        """Ids of normalised diagnosis codes; unknown and empty codes get ``n_dx``."""
-        return _ids(codes, self.dx_codes)
-
-    def proc_ids(self, codes: pa.Array | pa.ChunkedArray) -> np.ndarray:
-        return _ids(codes, self.proc_codes)
 
     def treatment_rank(self, value: str) -> int:
         """Rank of a treatment given by name or code."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import attrs
 import numpy as np
 
+from drgpay.codes import empty_mask
 from drgpay.dip.auxiliary import AuxClause, combine_coefficients
 from drgpay.dip.compiled import (
     COMP_SHIFT,
@@ -26,7 +27,6 @@ from drgpay.dip.compiled import (
     REASONS,
     TB_MASK,
     CompiledCatalog,
-    empty_codes,
 )
 from drgpay.schema import PreparedRecords
 
@@ -253,7 +253,7 @@ def run_engine(c: CompiledCatalog, r: PreparedRecords) -> DipEngineResult:
         reason[r.invalid == name] = _REASON[name]
     status[invalid] = INVALID
     pdx = rules.dx_ids(r.principal_dx)
-    missing = empty_codes(r.principal_dx) & ~invalid if n else np.zeros(0, bool)
+    missing = empty_mask(r.principal_dx) & ~invalid if n else np.zeros(0, bool)
     unknown = (pdx == rules.n_dx) & ~missing & ~invalid
     active = ~(invalid | missing | unknown)
     reason[missing] = _REASON["missing_principal_dx"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import math
 import os
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -14,7 +13,20 @@ import attrs
 import numpy as np
 import pandas as pd
 
-from drgpay import __version__
+from drgpay import _grouping
+from drgpay._grouping import (
+    DefinitionGrouper,
+    categorical,
+    check_errors,
+    explained,
+    explanation_text,
+    is_nan,
+    one_record,
+    prepare_checked,
+    reference_results,
+    repr_pretty,
+    result_line,
+)
 from drgpay.definitions import Definition, DefinitionError
 from drgpay.dip.catalog import KINDS, DipCatalog, load_catalog
 from drgpay.dip.compiled import (
@@ -27,7 +39,7 @@ from drgpay.dip.compiled import (
 )
 from drgpay.dip.engine import run_engine
 from drgpay.dip.reference import DipBook, DipRecord, RuleBook, reference_group
-from drgpay.schema import PreparedRecords, SchemaError, prepare_records
+from drgpay.schema import PreparedRecords
 
 __all__ = ["CatalogSource", "DipExplanation", "DipGrouper", "group_chunk", "records_from_prepared"]
 
@@ -52,27 +64,17 @@ class DipExplanation:
     steps: tuple[str, ...]
 
     def __str__(self) -> str:
-        lines = [f"grouper {self.grouper}, catalogue {self.catalog}"]
-        shown = {k: v for k, v in self.record.items() if v not in (None, "", ()) and not _is_nan(v)}
-        lines.append("record  " + ", ".join(f"{k}={v}" for k, v in shown.items()))
-        lines += [f"  {i}. {s}" for i, s in enumerate(self.steps, start=1)]
-        tail = f"result  {self.dip_group or '-'} ({self.status}"
-        tail += f": {self.reason})" if self.reason else ")"
+        result = result_line(self.dip_group or "-", self.status, self.reason)
         if self.dip_group:
-            tail += f"  kind {self.dip_kind}, treatment {self.treatment}"
-            if not _is_nan(self.score):
-                tail += f", score {self.score:g}"
-            if not _is_nan(self.aux_coefficient):
-                tail += f", aux coefficient {self.aux_coefficient:g}"
-        lines.append(tail)
-        return "\n".join(lines)
+            result += f"  kind {self.dip_kind}, treatment {self.treatment}"
+            if not is_nan(self.score):
+                result += f", score {self.score:g}"
+            if not is_nan(self.aux_coefficient):
+                result += f", aux coefficient {self.aux_coefficient:g}"
+        header = f"grouper {self.grouper}, catalogue {self.catalog}"
+        return explanation_text(header, self.record, self.steps, result)
 
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # IPython
-        printer.text(str(self))
-
-
-def _is_nan(value: object) -> bool:
-    return isinstance(value, float) and math.isnan(value)
+    _repr_pretty_ = repr_pretty  # IPython
 
 
 @functools.lru_cache(maxsize=8)
@@ -99,39 +101,12 @@ def _resolve_catalog(catalog: CatalogSource | None) -> DipCatalog:
     return _load_path(str(path.resolve()), (st.st_mtime_ns, st.st_size, toml_mtime))
 
 
-class DipGrouper:
+class DipGrouper(DefinitionGrouper):
     """A loaded DIP definition: ``group`` frames and ``explain`` records against a catalogue."""
 
     def __init__(self, definition: Definition):
-        self.definition = definition
-        self.manifest = definition.manifest
-        if self.manifest.scheme != "dip":
-            raise DefinitionError(
-                f"{self.manifest.id} is a {self.manifest.scheme} definition; use drgpay.load_grouper",
-                file=self.manifest.path,
-            )
+        super().__init__(definition, "dip", "use drgpay.load_grouper")
         self._compiled: OrderedDict[str, CompiledCatalog] = OrderedDict()
-
-    # -- identity --------------------------------------------------------------------------------------------
-    @property
-    def id(self) -> str:
-        return self.manifest.id
-
-    @property
-    def version(self) -> str:
-        return self.manifest.version
-
-    @property
-    def scheme(self) -> str:
-        return self.manifest.scheme
-
-    @property
-    def complete(self) -> bool:
-        return self.manifest.complete
-
-    @property
-    def content_hash(self) -> str:
-        return self.definition.content_hash
 
     def __repr__(self) -> str:
         t = self.definition.tables
@@ -204,24 +179,9 @@ class DipGrouper:
     def provenance(self, catalog: CatalogSource) -> dict[str, str]:
         """What ``frame.attrs["drgpay"]`` records: grouper id, version, content hash, catalogue id and hash."""
         cat = _resolve_catalog(catalog)
-        return {
-            "grouper": self.id,
-            "version": self.version,
-            "content_hash": self.content_hash,
-            "catalog": cat.id,
-            "catalog_hash": cat.content_hash,
-            "drgpay_version": __version__,
-        }
+        return self._provenance(catalog=cat.id, catalog_hash=cat.content_hash)
 
     # -- grouping --------------------------------------------------------------------------------------------
-    def _require_complete(self) -> None:
-        if not self.complete:
-            from drgpay.grouper import GrouperIncompleteError
-
-            raise GrouperIncompleteError(
-                f"grouper {self.id} is incomplete and refuses to group: {self.manifest.status_note}"
-            )
-
     def group(
         self,
         df: pd.DataFrame,
@@ -237,25 +197,19 @@ class DipGrouper:
         of chunks concatenate. ``errors="raise"`` raises :class:`~drgpay.schema.SchemaError` for unreadable rows.
         """
         self._require_complete()
-        if errors not in ("flag", "raise"):
-            raise ValueError(f"errors must be 'flag' or 'raise', not {errors!r}")
+        check_errors(errors)
         compiled = self.compile(catalog)
-        prepared = prepare_records(df, columns)
-        if errors == "raise":
-            _raise_invalid(df, prepared)
-        return self._frame(compiled, prepared, df.index)
+        return self._frame(compiled, prepare_checked(df, columns, errors), df.index)
 
     def _frame(self, c: CompiledCatalog, prepared: PreparedRecords, index: pd.Index) -> pd.DataFrame:
         res = run_engine(c, prepared)
         kind = np.where(res.group >= 0, c.kind[np.maximum(res.group, 0)], -1).astype(np.int8)
         data: dict[str, Any] = {
-            "dip_group": pd.Categorical.from_codes(res.group, categories=pd.Index(c.group_ids)),
-            "dip_kind": pd.Categorical.from_codes(kind, categories=pd.Index(KINDS)),
-            "treatment": pd.Categorical.from_codes(
-                res.treatment, categories=pd.Index(self.treatments), ordered=True
-            ),
-            "status": pd.Categorical.from_codes(res.status, categories=pd.Index(STATUSES)),
-            "reason": pd.Categorical.from_codes(res.reason, categories=pd.Index(REASONS)),
+            "dip_group": categorical(res.group, c.group_ids),
+            "dip_kind": categorical(kind, KINDS),
+            "treatment": categorical(res.treatment, self.treatments, ordered=True),
+            "status": categorical(res.status, STATUSES),
+            "reason": categorical(res.reason, REASONS),
             "score": res.score,
         }
         aux = self.rules.aux
@@ -263,9 +217,7 @@ class DipGrouper:
             items = aux.by_type[t]
             local = np.full(len(aux.items) + 1, -1, np.int16)
             local[list(items)] = np.arange(len(items), dtype=np.int16)
-            data[f"aux_{typ}"] = pd.Categorical.from_codes(
-                local[res.aux[t]], categories=pd.Index([aux.items[i].aux for i in items])
-            )
+            data[f"aux_{typ}"] = categorical(local[res.aux[t]], [aux.items[i].aux for i in items])
         data["aux_coefficient"] = res.coefficient
         out = pd.DataFrame(data, index=index)
         out.attrs["drgpay"] = self.provenance(c.catalog)
@@ -302,10 +254,8 @@ class DipGrouper:
     ) -> pd.DataFrame:
         """Group ``df`` record by record with the reference grouper (slow; for checks and small frames)."""
         self._require_complete()
-        cat = _resolve_catalog(catalog)
-        book = self.book(cat)
-        prepared = prepare_records(df, columns)
-        results = [reference_group(book, rec) for rec in records_from_prepared(prepared)]
+        book = self.book(_resolve_catalog(catalog))
+        results = reference_results(df, columns, DipRecord, functools.partial(reference_group, book))
         data: dict[str, Any] = {
             "dip_group": [r.group for r in results],
             "dip_kind": [r.kind for r in results],
@@ -329,9 +279,7 @@ class DipGrouper:
         """Group one record with the reference grouper and return every step it took."""
         self._require_complete()
         cat = _resolve_catalog(catalog)
-        frame = pd.DataFrame({k: [v] for k, v in dict(record).items()})
-        prepared = prepare_records(frame, columns)
-        rec = records_from_prepared(prepared)[0]
+        rec = one_record(record, columns, DipRecord)
         res = reference_group(self.book(cat), rec)
         shown = {
             "principal_dx": rec.principal_dx,
@@ -341,48 +289,22 @@ class DipGrouper:
             "age_days": rec.age_days,
             "discharge_type": rec.discharge_type,
         }
-        return DipExplanation(
+        return explained(
+            DipExplanation,
+            res,
             grouper=self.id,
             catalog=cat.id,
             record=shown,
             dip_group=res.group,
             dip_kind=res.kind,
-            treatment=res.treatment,
-            status=res.status,
-            reason=res.reason,
-            score=res.score,
             aux=dict(res.aux),
             aux_coefficient=res.coefficient,
-            steps=tuple(res.trace),
         )
 
 
 def records_from_prepared(prepared: PreparedRecords) -> list[DipRecord]:
     """Prepared arrays back to one :class:`DipRecord` per row (for the reference grouper)."""
-    pdx = prepared.principal_dx.to_pylist()
-    return [
-        DipRecord(
-            principal_dx=pdx[i] or "",
-            secondary_dx=tuple(prepared.secondary_dx.row(i)),
-            procedures=tuple(prepared.procedures.row(i)),
-            age=float(prepared.age[i]),
-            age_days=float(prepared.age_days[i]),
-            discharge_type=float(prepared.discharge_type[i]),
-            invalid=str(prepared.invalid[i]),
-        )
-        for i in range(prepared.n)
-    ]
-
-
-def _raise_invalid(df: pd.DataFrame, prepared: PreparedRecords) -> None:
-    problems = []
-    for column, mask in prepared.invalid_columns.items():
-        if mask.any():
-            labels = list(df.index[mask][:10])
-            more = f" and {int(mask.sum()) - 10} more" if mask.sum() > 10 else ""
-            problems.append(f"{column}: rows {labels}{more}")
-    if problems:
-        raise SchemaError("unreadable values — " + "; ".join(problems))
+    return _grouping.records_from_prepared(prepared, DipRecord)
 
 
 def group_chunk(

@@ -11,6 +11,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from drgpay._grouping import ParsedRecord, Traced
 from drgpay.definitions import Definition
 from drgpay.dip.auxiliary import code_matches
 from drgpay.dip.catalog import KINDS, DipCatalog
@@ -20,20 +21,14 @@ __all__ = ["DipBook", "DipRecord", "DipReferenceResult", "RuleBook", "reference_
 
 
 @dataclass(frozen=True)
-class DipRecord:
-    """One parsed record (codes normalised; NaN for unknown numbers; ``invalid`` reason or "")."""
+class DipRecord(ParsedRecord):
+    """One parsed record (see :class:`~drgpay._grouping.ParsedRecord`) with the discharge type."""
 
-    principal_dx: str
-    secondary_dx: tuple[str, ...] = ()
-    procedures: tuple[str, ...] = ()
-    age: float = math.nan
-    age_days: float = math.nan
     discharge_type: float = math.nan
-    invalid: str = ""
 
 
 @dataclass
-class DipReferenceResult:
+class DipReferenceResult(Traced):
     group: str | None = None
     kind: str | None = None
     treatment: str | None = None
@@ -42,10 +37,6 @@ class DipReferenceResult:
     score: float = math.nan
     aux: dict[str, str | None] = field(default_factory=dict)
     coefficient: float = math.nan
-    trace: list[str] = field(default_factory=list)
-
-    def step(self, text: str) -> None:
-        self.trace.append(text)
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,11 @@ import attrs
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from drgpay.codes import CodeVocabularies, vocabulary_ids
 from drgpay.definitions import Definition
 from drgpay.definitions.tables import LIST_ROLES
+from drgpay.schema import INVALID_REASONS
 
 __all__ = ["NO_POSITION", "REASONS", "STATUSES", "Clause", "CompiledDrg", "EnginePlan", "compile_drg"]
 
@@ -25,13 +26,7 @@ __all__ = ["NO_POSITION", "REASONS", "STATUSES", "Clause", "CompiledDrg", "Engin
 STATUSES = ("grouped", "ambiguous", "ungroupable", "invalid")
 #: Reason codes for anything but ``grouped`` (``invalid_<column>`` for unreadable values).
 REASONS = (
-    "invalid_sex",
-    "invalid_age",
-    "invalid_age_days",
-    "invalid_birth_weight",
-    "invalid_los",
-    "invalid_discharge_type",
-    "invalid_ventilation_hours",
+    *INVALID_REASONS,
     "missing_principal_dx",
     "unknown_principal_dx",
     "grey_principal_dx",
@@ -74,8 +69,17 @@ class EnginePlan:
     first_by_proc: np.ndarray
     # per MDC, the other alternatives as (position, clauses), in evaluation order
     evaluated: tuple[tuple[tuple[int, tuple[Clause, ...]], ...], ...]
-    adrg_at: np.ndarray  # int16[n_mdc, longest ADRG list]: the ADRG at each position (-1 past the end)
-    last_procedural: np.ndarray  # int16[n_mdc]: position of the last surgical/operative ADRG, -1 when none
+    # int16[n_mdc, n_dx + 1] and int16[n_mdc, n_proc + 1]: the position of the first evaluated alternative that
+    # the principal diagnosis (procedure) does not rule out, i.e. whose principal_dx (principal_proc) clauses all
+    # take it; NO_POSITION when none. No alternative before the larger of the two can hold for a record.
+    maybe_by_dx: np.ndarray
+    maybe_by_proc: np.ndarray
+    # int16[n_mdc, longest ADRG list + 1]: the ADRG at each position, -1 past the end (the last column is always
+    # past the end: positions from NO_POSITION down are looked up there)
+    adrg_at: np.ndarray
+    # int16[n_mdc]: the 歧义组 catches records whose first matching ADRG lies after this position, the last
+    # surgical/operative ADRG's; NO_POSITION when the MDC has no such ADRG or no 歧义组
+    ambiguous_after: np.ndarray
     # MDCA is tried on every record before anything else; most records cannot match it. When every MDCA
     # alternative requires a procedure from a list or a ventilation time, only records with such a procedure or
     # with ventilation hours >= the smallest threshold need the rules (``mdca_filter``).
@@ -94,7 +98,7 @@ _LOOKUP_ROLES = ("principal_dx", "principal_proc")
 
 
 @attrs.frozen
-class CompiledDrg:
+class CompiledDrg(CodeVocabularies):
     """Arrays and small lists the engine needs; built once per definition and cached."""
 
     dx_codes: pa.Array
@@ -129,21 +133,6 @@ class CompiledDrg:
     complete: bool
     status_note: str
 
-    @property
-    def n_dx(self) -> int:
-        return len(self.dx_codes)
-
-    @property
-    def n_proc(self) -> int:
-        return len(self.proc_codes)
-
-    def dx_ids(self, codes: pa.Array) -> np.ndarray:
-        """Ids of normalised diagnosis codes; unknown and empty codes get the sentinel ``n_dx``."""
-        return _ids(codes, self.dx_codes)
-
-    def proc_ids(self, codes: pa.Array) -> np.ndarray:
-        return _ids(codes, self.proc_codes)
-
     @functools.cached_property
     def plan(self) -> EnginePlan:
         """Lookup tables and pre-filters for the engine (derived on first use; not part of the pickled state, so a
@@ -160,14 +149,14 @@ def _engine_plan(c: CompiledDrg) -> EnginePlan:
     }
     sections = {"principal_dx": c.dx_sections, "principal_proc": c.proc_sections}
     evaluated: list[tuple[tuple[int, tuple[Clause, ...]], ...]] = []
-    adrg_at = np.full((n_mdc, max([len(a) for a in c.mdc_adrgs] + [1])), -1, np.int16)
-    last_procedural = np.full(n_mdc, -1, np.int16)
+    adrg_at = np.full((n_mdc, max([len(a) for a in c.mdc_adrgs] + [0]) + 1), -1, np.int16)
+    ambiguous_after = np.full(n_mdc, NO_POSITION, np.int16)
     for m, adrgs in enumerate(c.mdc_adrgs):
         others: list[tuple[int, tuple[Clause, ...]]] = []
         for position, a in enumerate(adrgs):
             adrg_at[m, position] = a
-            if c.adrg_kind[a] != "medical":
-                last_procedural[m] = position
+            if c.adrg_kind[a] != "medical" and c.qy_drg[m] >= 0:
+                ambiguous_after[m] = position
             for alt in c.adrg_alts[a]:
                 if len(alt) == 1 and alt[0].role in _LOOKUP_ROLES:
                     table = first_by[alt[0].role][m]
@@ -176,6 +165,7 @@ def _engine_plan(c: CompiledDrg) -> EnginePlan:
                 else:
                     others.append((position, alt))
         evaluated.append(tuple(others))
+    maybe_by = {role: _first_not_ruled_out(c, evaluated, role) for role in _LOOKUP_ROLES}
     mdca_filter, mdca_proc, mdca_vent = _mdca_prefilter(c)
     listed_dx = np.zeros(c.n_dx + 1, bool)
     listed_proc = np.zeros(c.n_proc + 1, bool)
@@ -191,8 +181,10 @@ def _engine_plan(c: CompiledDrg) -> EnginePlan:
         first_by_dx=first_by["principal_dx"],
         first_by_proc=first_by["principal_proc"],
         evaluated=tuple(evaluated),
+        maybe_by_dx=maybe_by["principal_dx"],
+        maybe_by_proc=maybe_by["principal_proc"],
         adrg_at=adrg_at,
-        last_procedural=last_procedural,
+        ambiguous_after=ambiguous_after,
         mdca_filter=mdca_filter,
         mdca_proc=mdca_proc,
         mdca_min_ventilation=mdca_vent,
@@ -202,6 +194,24 @@ def _engine_plan(c: CompiledDrg) -> EnginePlan:
         general_mdc=general_mdc,
         no_mdc_reason=no_mdc_reason,
     )
+
+
+def _first_not_ruled_out(
+    c: CompiledDrg, evaluated: list[tuple[tuple[int, tuple[Clause, ...]], ...]], role: str
+) -> np.ndarray:
+    """Per MDC and code, the position of the first evaluated alternative whose ``role`` clauses (principal_dx or
+    principal_proc) all take the code (an alternative without one takes every code); NO_POSITION for none."""
+    sections = c.dx_sections if role == "principal_dx" else c.proc_sections
+    size = (c.n_dx if role == "principal_dx" else c.n_proc) + 1
+    out = np.full((len(evaluated), size), NO_POSITION, np.int16)
+    for m, alternatives in enumerate(evaluated):
+        for position, alt in reversed(alternatives):  # the earliest position is written last
+            takes = np.ones(size, bool)
+            for clause in alt:
+                if clause.role == role:
+                    takes &= sections[clause.section]
+            out[m, takes] = position
+    return out
 
 
 def _general_mdc(c: CompiledDrg) -> tuple[np.ndarray, np.ndarray]:
@@ -259,18 +269,6 @@ def _mdca_prefilter(c: CompiledDrg) -> tuple[bool, np.ndarray, float]:
     return True, procs, float(ventilation)
 
 
-def _ids(codes: pa.Array, vocabulary: pa.Array) -> np.ndarray:
-    """Vocabulary positions of codes (``len(vocabulary)`` when unknown); a dictionary array is looked up once
-    per distinct code."""
-    if len(codes) == 0:
-        return np.zeros(0, np.int32)
-    if pa.types.is_dictionary(codes.type):
-        per_code = np.append(_ids(codes.dictionary, vocabulary), np.int32(len(vocabulary)))
-        return per_code[codes.indices.fill_null(-1).to_numpy(zero_copy_only=False)]
-    found = pc.index_in(codes, value_set=vocabulary)
-    return pc.fill_null(found, len(vocabulary)).to_numpy(zero_copy_only=False).astype(np.int32)
-
-
 def _membership(ids: np.ndarray, size: int) -> np.ndarray:
     out = np.zeros(size + 1, bool)
     out[ids[ids < size]] = True
@@ -299,10 +297,10 @@ def compile_drg(definition: Definition) -> CompiledDrg:
     n_dx, n_proc = len(dx_codes), len(proc_codes)
 
     def dx_id(values: pd.Series) -> np.ndarray:
-        return _ids(pa.array(values.tolist(), type=pa.large_string()), dx_codes)
+        return vocabulary_ids(pa.array(values.tolist(), type=pa.large_string()), dx_codes)
 
     def proc_id(values: pd.Series) -> np.ndarray:
-        return _ids(pa.array(values.tolist(), type=pa.large_string()), proc_codes)
+        return vocabulary_ids(pa.array(values.tolist(), type=pa.large_string()), proc_codes)
 
     dx_grey = _membership(dx_id(t["grey_dx.csv"]["dx"]), n_dx)
     procs = t["proc_codes.csv"]

@@ -24,7 +24,7 @@ import attrs
 import numpy as np
 
 from drgpay.codes import empty_mask
-from drgpay.drg.compiled import NO_POSITION, REASONS, UNGROUPABLE_DRG, Clause, CompiledDrg
+from drgpay.drg.compiled import REASONS, UNGROUPABLE_DRG, Clause, CompiledDrg
 from drgpay.schema import INVALID_REASONS, PreparedRecords
 
 __all__ = ["EngineResult", "run_engine"]
@@ -32,6 +32,7 @@ __all__ = ["EngineResult", "run_engine"]
 GROUPED, AMBIGUOUS, UNGROUPABLE, INVALID = 0, 1, 2, 3
 _REASON = {r: i for i, r in enumerate(REASONS)}
 _INVALID_REASON = np.array([_REASON[name] for name in INVALID_REASONS], np.int8)  # PreparedRecords → REASONS
+# Index arrays are np.intp throughout: numpy's fancy indexing with any other integer type is several times slower.
 
 
 @attrs.frozen
@@ -59,50 +60,47 @@ class _Out:
 
 
 class _Rows:
-    """Per-record arrays shared by the steps, with lazily computed 'any code in section' hits."""
+    """Per-record arrays shared by the steps, and the clauses over the code lists."""
 
     def __init__(self, c: CompiledDrg, r: PreparedRecords):
         self.c, self.r = c, r
         self.pdx = c.dx_ids(r.principal_dx)
         self.sdx = c.dx_ids(r.secondary_dx.values)
-        self.sdx_row = _row_index(r.secondary_dx.offsets)
         self.proc = c.proc_ids(r.procedures.values)
-        self.proc_row = _row_index(r.procedures.offsets)
         self.pproc = _principal_procedure(c, self.proc, r.procedures.offsets)
-        self.has_or = np.zeros(r.n, bool)
-        self.has_or[self.proc_row[c.proc_or[self.proc]]] = True
-        self._any_dx: dict[int, np.ndarray] = {}
-        self._any_proc: dict[int, np.ndarray] = {}
 
     @functools.cached_property
     def _listed_sdx(self) -> tuple[np.ndarray, np.ndarray]:
         """Ids and rows of the secondary diagnoses in some any_dx list: the only ones an any_dx clause can hit."""
         at = np.flatnonzero(self.c.plan.listed_dx[self.sdx])
-        return self.sdx[at], self.sdx_row[at]
+        return self.sdx[at], _rows_of(self.r.secondary_dx.offsets, at)
 
     @functools.cached_property
     def _listed_proc(self) -> tuple[np.ndarray, np.ndarray]:
         """Ids and rows of the procedures in some any_proc list: the only ones an any_proc clause can hit."""
         at = np.flatnonzero(self.c.plan.listed_proc[self.proc])
-        return self.proc[at], self.proc_row[at]
+        return self.proc[at], _rows_of(self.r.procedures.offsets, at)
 
-    def any_dx(self, section: int) -> np.ndarray:
-        if section not in self._any_dx:
-            member = self.c.dx_sections[section]
-            ids, rows = self._listed_sdx
-            hit = member[self.pdx]
-            hit[rows[member[ids]]] = True
-            self._any_dx[section] = hit
-        return self._any_dx[section]
+    def any_listed(self, role: str, section: int, rows: np.ndarray) -> np.ndarray:
+        """Per row of ``rows``, ``any_dx`` (the principal or a secondary diagnosis in the section) or ``any_proc``
+        (a procedure in the section). Only the few listed codes are looked at, whatever the number of rows."""
+        if role == "any_dx":
+            member, (ids, owner) = self.c.dx_sections[section], self._listed_sdx
+        else:
+            member, (ids, owner) = self.c.proc_sections[section], self._listed_proc
+        hit = np.zeros(self.r.n, bool)
+        hit[owner[member[ids]]] = True
+        hit = hit[rows]
+        if role == "any_dx":
+            hit |= member[self.pdx[rows]]
+        return hit
 
-    def any_proc(self, section: int) -> np.ndarray:
-        if section not in self._any_proc:
-            member = self.c.proc_sections[section]
-            ids, rows = self._listed_proc
-            hit = np.zeros(self.r.n, bool)
-            hit[rows[member[ids]]] = True
-            self._any_proc[section] = hit
-        return self._any_proc[section]
+    def has_or(self, rows: np.ndarray) -> np.ndarray:
+        """Per row of ``rows``, whether it has an operating-room procedure (looked up on those rows' codes)."""
+        at, owner = _values_of(self.r.procedures.offsets, rows)
+        hit = np.zeros(len(rows), bool)
+        hit[owner[self.c.proc_or[self.proc[at]]]] = True
+        return hit
 
     def clause(self, clause: Clause, rows: np.ndarray) -> np.ndarray:
         role = clause.role
@@ -110,14 +108,12 @@ class _Rows:
             return self.c.dx_sections[clause.section][self.pdx[rows]]
         if role == "principal_proc":
             return self.c.proc_sections[clause.section][self.pproc[rows]]
-        if role == "any_dx":
-            return self.any_dx(clause.section)[rows]
-        if role == "any_proc":
-            return self.any_proc(clause.section)[rows]
+        if role in ("any_dx", "any_proc"):
+            return self.any_listed(role, clause.section, rows)
         if role == "or_procedure":
-            return self.has_or[rows]
+            return self.has_or(rows)
         if role == "no_or_procedure":
-            return ~self.has_or[rows]
+            return ~self.has_or(rows)
         values = {
             "birth_weight": self.r.birth_weight,
             "age_days": self.r.age_days,
@@ -145,9 +141,9 @@ class _Rows:
         return ok
 
 
-def _row_index(offsets: np.ndarray) -> np.ndarray:
-    """The row of each value of CSR lists (int32: half the memory traffic of int64)."""
-    return np.repeat(np.arange(len(offsets) - 1, dtype=np.int32), np.diff(offsets))
+def _rows_of(offsets: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The row of each value position ``at`` of CSR lists (looked up: cheaper than a row index of every value)."""
+    return np.searchsorted(offsets, at, side="right") - 1
 
 
 def _values_of(offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -159,9 +155,14 @@ def _values_of(offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.nd
     return np.arange(len(owner)) + shift, owner
 
 
+def _lookup(table: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """``table[i, j]`` through the flat table: one gather, about half the cost of numpy's 2-D fancy indexing."""
+    return table.ravel()[i.astype(np.intp, copy=False) * table.shape[1] + j]
+
+
 def _principal_procedure(c: CompiledDrg, proc: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """The first procedure of each row that the grouper knows (unknown codes are ignored); ``n_proc`` for none."""
-    pproc = np.full(len(offsets) - 1, c.n_proc, np.int32)
+    pproc = np.full(len(offsets) - 1, c.n_proc, np.intp)
     nonempty = np.flatnonzero(offsets[1:] > offsets[:-1])
     pproc[nonempty] = proc[offsets[nonempty]]
     later = nonempty[pproc[nonempty] == c.n_proc]  # the first code is unknown: look further (few rows)
@@ -236,40 +237,43 @@ def _assign_mdca(c: CompiledDrg, rows_: _Rows, out: _Out, open_rows: np.ndarray)
 
 def _mdca_candidates(c: CompiledDrg, rows_: _Rows, open_rows: np.ndarray) -> np.ndarray:
     """The open rows that may match an MDCA rule (all of them when the rules allow no pre-filter)."""
-    plan = c.plan
+    plan, r = c.plan, rows_.r
     if not plan.mdca_filter:
         return open_rows
-    has_proc = np.zeros(rows_.r.n, bool)
-    has_proc[rows_.proc_row[plan.mdca_proc[rows_.proc]]] = True
     with np.errstate(invalid="ignore"):
-        ventilated = rows_.r.ventilation_hours[open_rows] >= plan.mdca_min_ventilation
-    return open_rows[has_proc[open_rows] | ventilated]
+        maybe = r.ventilation_hours >= plan.mdca_min_ventilation
+    maybe[_rows_of(r.procedures.offsets, np.flatnonzero(plan.mdca_proc[rows_.proc]))] = True
+    return open_rows[maybe[open_rows]]
 
 
 def _assign_mdc(c: CompiledDrg, rows_: _Rows, out: _Out, open_rows: np.ndarray) -> None:
     """2b. MDCP by age, MDCY by principal diagnosis, MDCZ by body regions, in that order; then the first MDC
-    whose principal-diagnosis table holds the code and whose sex fits (looked up per code and sex)."""
-    r, plan = rows_.r, c.plan
-    pdx = rows_.pdx[open_rows]
-    chosen = np.full(len(open_rows), -1, np.int16)  # -1: not decided yet
+    whose principal-diagnosis table holds the code and whose sex fits (looked up per code and sex).
+
+    Computed over every record, then kept for the open rows: nearly all rows are open, and whole arrays spare
+    the gathers."""
+    r, plan, pdx = rows_.r, c.plan, rows_.pdx
+    chosen = _lookup(plan.general_mdc, r.sex, pdx)  # unless a pre-MDC takes the row
+    taken = np.zeros(r.n, bool)
     if "MDCP" in c.premdc:
-        days, years = r.age_days[open_rows], r.age[open_rows]
         with np.errstate(invalid="ignore"):
-            newborn = days <= c.newborn_max_age_days
-            infant = (days <= c.infant_max_age_days) | (np.isnan(days) & (years == 0))
-        chosen[newborn | (infant & plan.premdc_dx["MDCP"][pdx])] = c.premdc["MDCP"]
+            newborn = r.age_days <= c.newborn_max_age_days
+            infant = (r.age_days <= c.infant_max_age_days) | (np.isnan(r.age_days) & (r.age == 0))
+        taken = newborn | (infant & plan.premdc_dx["MDCP"][pdx])
+        chosen[taken] = c.premdc["MDCP"]
     if "MDCY" in c.premdc:
-        chosen[(chosen < 0) & plan.premdc_dx["MDCY"][pdx]] = c.premdc["MDCY"]
+        mdcy = ~taken & plan.premdc_dx["MDCY"][pdx]
+        chosen[mdcy] = c.premdc["MDCY"]
+        taken |= mdcy
     if "MDCZ" in c.premdc:
-        cand = np.flatnonzero((chosen < 0) & plan.premdc_dx["MDCZ"][pdx])
-        chosen[cand[_body_regions(c, rows_, open_rows[cand]) >= c.mdcz_min_regions]] = c.premdc["MDCZ"]
-    rest = np.flatnonzero(chosen < 0)
-    sex, code = r.sex[open_rows[rest]], pdx[rest]
-    picked = plan.general_mdc[sex, code]
-    chosen[rest] = picked
+        maybe = np.zeros(r.n, bool)
+        maybe[open_rows] = True
+        cand = np.flatnonzero(maybe & ~taken & plan.premdc_dx["MDCZ"][pdx])
+        chosen[cand[_body_regions(c, rows_, cand) >= c.mdcz_min_regions]] = c.premdc["MDCZ"]
+    chosen = chosen[open_rows]
     out.mdc[open_rows] = chosen
-    none = picked < 0
-    out.reason[open_rows[rest[none]]] = plan.no_mdc_reason[sex[none], code[none]]
+    none = open_rows[chosen < 0]
+    out.reason[none] = _lookup(plan.no_mdc_reason, r.sex[none], pdx[none])
 
 
 def _body_regions(c: CompiledDrg, rows_: _Rows, rows: np.ndarray) -> np.ndarray:
@@ -285,22 +289,24 @@ def _body_regions(c: CompiledDrg, rows_: _Rows, rows: np.ndarray) -> np.ndarray:
 def _assign_adrg(c: CompiledDrg, rows_: _Rows, out: _Out) -> None:
     """3. The first ADRG of the MDC whose rule holds; the MDC's 歧义组 for an operating-room principal procedure
     that no surgical or operative ADRG takes; ``no_adrg`` otherwise."""
+    plan = c.plan
     needs = np.flatnonzero((out.mdc >= 0) & (out.adrg < 0))
     if len(needs) == 0:
         return
-    in_mdc = out.mdc[needs]
+    in_mdc = out.mdc[needs].astype(np.intp)
     best = _first_adrg_positions(c, rows_, needs, in_mdc)
     # in table order the 歧义组 check comes right after the last surgical/operative ADRG, so it catches the rows
     # whose first matching ADRG (if any) lies beyond that one
-    last = c.plan.last_procedural[in_mdc]
-    qy = (best > last) & (last >= 0) & (c.qy_drg[in_mdc] >= 0) & c.proc_or[rows_.pproc[needs]]
-    found = (best != NO_POSITION) & ~qy
-    out.adrg[needs[found]] = c.plan.adrg_at[in_mdc[found], best[found]]
+    late = np.flatnonzero(best > plan.ambiguous_after[in_mdc])
+    qy = late[c.proc_or[rows_.pproc[needs[late]]]]
+    adrg = _lookup(plan.adrg_at, in_mdc, np.minimum(best, plan.adrg_at.shape[1] - 1))
+    adrg[qy] = -1
+    out.adrg[needs] = adrg
+    out.reason[needs[adrg < 0]] = _REASON["no_adrg"]
     ambiguous = needs[qy]
     out.drg[ambiguous] = c.qy_drg[in_mdc[qy]]
     out.status[ambiguous] = AMBIGUOUS
     out.reason[ambiguous] = _REASON["procedure_outside_mdc"]
-    out.reason[needs[~found & ~qy]] = _REASON["no_adrg"]
 
 
 def _first_adrg_positions(c: CompiledDrg, rows_: _Rows, needs: np.ndarray, in_mdc: np.ndarray) -> np.ndarray:
@@ -308,49 +314,49 @@ def _first_adrg_positions(c: CompiledDrg, rows_: _Rows, needs: np.ndarray, in_md
 
     Equivalent to trying the MDC's ADRGs in order: the one-clause principal diagnosis / procedure alternatives
     are two table lookups; every other alternative is evaluated, in order, only on the rows whose best position
-    so far is later than its own. ``NO_POSITION`` when no ADRG holds.
+    so far is later than its own, and only on the rows whose principal codes it does not rule out from the start
+    (two more lookups). ``NO_POSITION`` when no ADRG holds.
     """
     plan = c.plan
-    best = np.minimum(
-        plan.first_by_dx[in_mdc, rows_.pdx[needs]], plan.first_by_proc[in_mdc, rows_.pproc[needs]]
-    )
-    order = np.argsort(in_mdc, kind="stable")
+    pdx, pproc = rows_.pdx[needs], rows_.pproc[needs]
+    best = np.minimum(_lookup(plan.first_by_dx, in_mdc, pdx), _lookup(plan.first_by_proc, in_mdc, pproc))
+    # only rows whose best so far lies beyond the first alternative their principal codes do not rule out
+    maybe = np.maximum(_lookup(plan.maybe_by_dx, in_mdc, pdx), _lookup(plan.maybe_by_proc, in_mdc, pproc))
+    later = np.flatnonzero(best > maybe)
+    order = later[np.argsort(in_mdc[later].astype(np.int16), kind="stable")]  # int16: numpy's radix sort
     bounds = np.searchsorted(in_mdc[order], np.arange(len(c.mdc_codes) + 1))
     for m, alternatives in enumerate(plan.evaluated):
-        members = order[bounds[m] : bounds[m + 1]]
-        if len(members) == 0:
-            continue
-        for position, alt in alternatives:
-            todo = members[best[members] > position]
-            if len(todo):
-                best[todo[rows_.alternative_holds(alt, needs[todo])]] = position
+        todo = order[bounds[m] : bounds[m + 1]]
+        for position, alt in alternatives:  # positions ascend, so a row once left out stays out
+            todo = todo[best[todo] > position]
+            if len(todo) == 0:
+                break
+            best[todo[rows_.alternative_holds(alt, needs[todo])]] = position
     return best
 
 
 def _assign_drg(c: CompiledDrg, rows_: _Rows, out: _Out) -> None:
-    """4. The ADRG's DRG split by the most severe valid CC/MCC."""
-    grouped = np.flatnonzero(out.adrg >= 0)
-    level = _complication_level(c, rows_)
-    out.drg[grouped] = c.drg_by_level[out.adrg[grouped], level[grouped]]
-    split = out.drg[grouped] != c.drg_codes.index(UNGROUPABLE_DRG)
-    out.status[grouped[split]] = GROUPED
-    out.reason[grouped[split]] = -1
-    out.reason[grouped[~split]] = _REASON["no_adrg"]
+    """4. The ADRG's DRG split by the most severe valid CC/MCC (whole-array masks: nearly every row is here)."""
+    grouped = out.adrg >= 0
+    drg = _lookup(c.drg_by_level, np.maximum(out.adrg, 0), _complication_level(c, rows_))
+    np.copyto(out.drg, drg, where=grouped)
+    split = grouped & (drg != c.drg_codes.index(UNGROUPABLE_DRG))
+    np.putmask(out.status, split, GROUPED)
+    np.putmask(out.reason, split, -1)
+    np.putmask(out.reason, grouped & ~split, _REASON["no_adrg"])
 
 
 def _complication_level(c: CompiledDrg, rows_: _Rows) -> np.ndarray:
     """0 none, 1 CC, 2 MCC per record, after cancelling by the principal diagnosis's exclusion tables."""
-    n = len(rows_.pdx)
+    level = np.zeros(len(rows_.pdx), np.int8)
     lvl = c.cc_level[rows_.sdx]
     cand = np.flatnonzero(lvl > 0)
-    table = c.cc_table[rows_.sdx[cand]].astype(np.int64)
-    principal = rows_.pdx[rows_.sdx_row[cand]]
-    words = c.exclusion_bits[principal, table >> 6]
-    cancelled = (words >> (table & 63).astype(np.uint64)) & np.uint64(1) == 1
-    kept = cand[~cancelled]
-    level = np.zeros(n, np.int8)
-    kept_level = lvl[kept]
+    table = c.cc_table[rows_.sdx[cand]]
+    rows = _rows_of(rows_.r.secondary_dx.offsets, cand)
+    words = _lookup(c.exclusion_bits, rows_.pdx[rows], table >> 6)
+    kept = (words >> (table & 63).astype(np.uint64)) & np.uint64(1) == 0
+    rows, kept_level = rows[kept], lvl[cand[kept]]
     # levels in ascending order, so each row ends with its highest one (plain assignment, not the slow ufunc.at)
-    for value in np.unique(kept_level):
-        level[rows_.sdx_row[kept[kept_level == value]]] = value
+    for value in (1, 2):
+        level[rows[kept_level == value]] = value
     return level

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
+from drgpay._grouping import ParsedRecord, Traced
 from drgpay.definitions import Definition
 from drgpay.definitions.tables import LIST_ROLES
 
@@ -20,31 +21,21 @@ UNGROUPABLE = "0000"
 
 
 @dataclass(frozen=True)
-class Record:
-    """One parsed record (codes normalised; NaN for unknown numbers; sex 1/2/0; ``invalid`` reason or "")."""
+class Record(ParsedRecord):
+    """One parsed record (see :class:`~drgpay._grouping.ParsedRecord`); sex 1 male, 2 female, 0 unknown."""
 
-    principal_dx: str
-    secondary_dx: tuple[str, ...]
-    procedures: tuple[str, ...]
     sex: int = 0
-    age: float = math.nan
-    age_days: float = math.nan
     birth_weight: float = math.nan
     ventilation_hours: float = math.nan
-    invalid: str = ""
 
 
 @dataclass
-class ReferenceResult:
+class ReferenceResult(Traced):
     mdc: str | None = None
     adrg: str | None = None
     drg: str = UNGROUPABLE
     status: str = "ungroupable"
     reason: str | None = None
-    trace: list[str] = field(default_factory=list)
-
-    def step(self, text: str) -> None:
-        self.trace.append(text)
 
 
 class RuleBook:
