@@ -140,14 +140,17 @@ def test_bad_workers_or_chunk_rows_are_refused(
     assert message in capsys.readouterr().err
 
 
-def test_auto_workers_by_input_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_workers_by_input_size_and_cpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from drgpay import parallel
 
-    assert parallel.auto_workers(SAMPLE) == 1
     small = tmp_path / "small.parquet"
     pd.read_csv(SAMPLE, dtype=str).to_parquet(small)
-    assert parallel.auto_workers(small) == 1
+    monkeypatch.setattr(parallel, "resolve_workers", lambda workers: 8)
+    assert parallel.auto_workers(SAMPLE) == parallel.auto_workers(small) == 1  # small inputs: one process
     monkeypatch.setattr(parallel, "AUTO_PARALLEL_ROWS", 10)
     monkeypatch.setattr(parallel, "AUTO_PARALLEL_BYTES", 100)
-    assert parallel.auto_workers(small) == parallel.resolve_workers(None)
-    assert parallel.auto_workers(SAMPLE) == parallel.resolve_workers(None)
+    assert (
+        parallel.auto_workers(small) == parallel.auto_workers(SAMPLE) == 7
+    )  # one CPU left to read and write
+    monkeypatch.setattr(parallel, "resolve_workers", lambda workers: 2)
+    assert parallel.auto_workers(small) == parallel.auto_workers(SAMPLE) == 1  # 2 CPUs: one process is faster

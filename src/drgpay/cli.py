@@ -214,8 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=parse_workers,
         default="auto",
-        help="worker processes: a number, 0 for one per CPU, or auto (default: one per CPU for inputs of "
-        "500,000 rows / 64 MiB of CSV or more, else 1)",
+        help="worker processes: a number, 0 for one per CPU, or auto (default: on 4+ CPUs, one per CPU but one "
+        "for inputs of 500,000 rows / 64 MiB of CSV or more; else 1)",
     )
     g.add_argument(
         "--only-results", action="store_true", help="write only the grouping columns, not the input"

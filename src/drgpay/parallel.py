@@ -36,6 +36,7 @@ from drgpay import __version__
 from drgpay.io import BackgroundWriter, ResultWriter, prefetch, read_chunks, release_memory
 
 __all__ = [
+    "AUTO_MIN_CPUS",
     "AUTO_PARALLEL_BYTES",
     "AUTO_PARALLEL_ROWS",
     "PARALLEL_CHUNK_ROWS",
@@ -228,27 +229,35 @@ def resolve_workers(workers: int | None) -> int:
     return workers
 
 
-#: Inputs at least this large are grouped on every CPU by ``workers="auto"``; below it, starting worker processes
-#: (about a second each: import drgpay, receive the grouper) costs more than a second core saves.
+#: Inputs at least this large may be grouped on worker processes by ``workers="auto"``; below it, starting
+#: them (about a second each: import drgpay, receive the grouper) costs more than they save.
 AUTO_PARALLEL_ROWS = 500_000
 #: The same bound for inputs whose row count is not known up front (CSV): about 130 bytes per record.
 AUTO_PARALLEL_BYTES = 64 * 2**20
+#: Fewest CPUs on which ``workers="auto"`` uses processes. One process already keeps about 1.6 cores busy (the
+#: reader and writer threads run in Arrow without the GIL), and on 2 CPUs two workers were slower than one
+#: (10M records: 29 s against 23 s, Parquet; 35 s against 27 s, CSV; see docs/scaling.md): moving each chunk and
+#: its result between processes costs more than the second core gains.
+AUTO_MIN_CPUS = 4
 
 
 def auto_workers(source: str | Path) -> int:
-    """Worker processes for grouping ``source`` when the user did not say: every CPU for a large input
-    (:data:`AUTO_PARALLEL_ROWS` rows, or :data:`AUTO_PARALLEL_BYTES` of CSV), one otherwise."""
+    """Worker processes for grouping ``source`` when the user did not say: on :data:`AUTO_MIN_CPUS` CPUs or
+    more and a large input (:data:`AUTO_PARALLEL_ROWS` rows, or :data:`AUTO_PARALLEL_BYTES` of CSV), one per
+    CPU but one (left to the main process, which reads and writes); one otherwise."""
     from drgpay.io import count_rows_hint
 
+    cpus = resolve_workers(None)
+    if cpus < AUTO_MIN_CPUS:
+        return 1
     path = Path(source)
     rows = count_rows_hint(path)
     if rows is not None:
         large = rows >= AUTO_PARALLEL_ROWS
     else:
-        large = (
-            path.suffix.lower() in (".csv", ".txt", ".tsv", "") and path.stat().st_size >= AUTO_PARALLEL_BYTES
-        )
-    return resolve_workers(None) if large else 1
+        csv_like = path.suffix.lower() in (".csv", ".txt", ".tsv", "")
+        large = csv_like and path.stat().st_size >= AUTO_PARALLEL_BYTES
+    return cpus - 1 if large else 1
 
 
 def group_chunks(
