@@ -126,7 +126,7 @@ def test_group_on_two_worker_processes_writes_what_one_writes(tmp_path: Path) ->
 @pytest.mark.parametrize(
     ("flag", "value", "message"),
     [
-        ("--workers", "-1", "must be >= 0"),
+        ("--workers", "-1", "must be at least 0"),
         ("--workers", "two", "expected 'auto' or a number"),
         ("--chunk-rows", "0", "must be at least 1"),
     ],

@@ -80,28 +80,25 @@ def summary_lines(counts: Counter[str], reasons: Counter[str], rows: int, second
     return lines
 
 
-def positive_int(text: str) -> int:
-    """A count of at least 1 (``--chunk-rows``)."""
+def _count(text: str, minimum: int, what: str) -> int:
+    """``text`` as a whole number of at least ``minimum``, or an argparse error naming ``what`` was expected."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+        raise argparse.ArgumentTypeError(f"expected {what}, not {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """A count of at least 1 (``--chunk-rows``)."""
+    return _count(text, 1, "a whole number")
 
 
 def parse_workers(text: str) -> int | None:
     """``--workers``: ``auto`` (None), ``0`` (every CPU) or a count."""
-    if text == "auto":
-        return None
-    try:
-        workers = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a number of processes, not {text!r}") from None
-    if workers < 0:
-        raise argparse.ArgumentTypeError(f"the number of worker processes must be >= 0, not {workers}")
-    return workers
+    return None if text == "auto" else _count(text, 0, "'auto' or a number of processes")
 
 
 def cmd_group(args: argparse.Namespace) -> int:
