@@ -154,3 +154,28 @@ def test_auto_workers_by_input_size_and_cpus(tmp_path: Path, monkeypatch: pytest
     )  # one CPU left to read and write
     monkeypatch.setattr(parallel, "resolve_workers", lambda workers: 2)
     assert parallel.auto_workers(small) == parallel.auto_workers(SAMPLE) == 1  # 2 CPUs: one process is faster
+
+
+def test_grouping_start_up_imports_no_payment_report_or_dip() -> None:
+    """`import drgpay` and the group command's parser load only what grouping needs; the rest loads on use."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, drgpay; from drgpay.cli import build_parser; build_parser(plugins=False)\n"
+        "heavy = [m for m in sys.modules if m.startswith(('drgpay.payment', 'drgpay.report', 'drgpay.dip'))]\n"
+        "assert not heavy, heavy\n"
+        "assert callable(drgpay.pay) and drgpay.pay.__module__ == 'drgpay.payment.pay'\n"
+        "assert drgpay.report.cost_deltas and drgpay.dip.build_catalog and drgpay.money and drgpay.DrgPolicy\n"
+        "assert {'payment', 'report', 'load_policy'} <= set(dir(drgpay))\n"
+        "try:\n    drgpay.no_such_name\nexcept AttributeError as exc:\n    assert 'no_such_name' in str(exc)\n"
+        "else:\n    raise AssertionError('no AttributeError')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_help_lists_the_plugin_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert all(command in out for command in ("group", "pay", "calibrate", "report", "dip"))

@@ -26,6 +26,8 @@ __all__ = ["main"]
 
 #: Modules that add subcommands with a ``register(subparsers)`` function.
 PLUGINS = ("drgpay.cli_payment", "drgpay.cli_report", "drgpay.cli_dip")
+#: Subcommands defined here; the plugins add the others.
+CORE_COMMANDS = ("group", "groupers", "explain")
 
 
 def parse_column_map(text: str | None) -> dict[str, str] | None:
@@ -185,7 +187,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="drgpay", description="CHS-DRG / DIP grouping, payment and reports."
     )
@@ -240,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--ventilation-hours", type=float)
     e.set_defaults(func=cmd_explain)
 
-    for name in PLUGINS:
+    for name in PLUGINS if plugins else ():
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -252,7 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else argv
+    # the grouping commands need no plugin: skip importing payment, reports and DIP for them (start-up time)
+    parser = build_parser(plugins=not (words and words[0] in CORE_COMMANDS))
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
