@@ -38,7 +38,15 @@ from typing import Any, Literal
 import pandas as pd
 
 from drgpay.api import DEFAULT_GROUPER
-from drgpay.parallel import Shipped, group_with, ship_grouper, ship_policy, shipped_loads
+from drgpay.parallel import (
+    Shipped,
+    beside_input,
+    check_kept,
+    group_with,
+    ship_grouper,
+    ship_policy,
+    shipped_loads,
+)
 
 __all__ = ["group", "pay", "worker_loads"]
 
@@ -105,16 +113,8 @@ def _check_frame(ddf: Any) -> None:
         raise TypeError(f"expected a dask.dataframe.DataFrame, got {type(ddf).__name__}")
 
 
-def _with_input(part: pd.DataFrame, result: pd.DataFrame, keep: bool | Sequence[str]) -> pd.DataFrame:
-    """``result`` alone (``keep=False``), or after all (``True``) or some (a list) of the input columns."""
-    if keep is False:
-        return result
-    kept = part if keep is True else part[list(keep)]
-    return pd.concat([kept, result], axis=1)
-
-
-def _group_partition(part: pd.DataFrame, handle: Any, keep: bool | Sequence[str]) -> pd.DataFrame:
-    return _with_input(part, group_with(_arrived(handle), part), keep)
+def _group_partition(part: pd.DataFrame, handle: Any, kept: list[str] | None) -> pd.DataFrame:
+    return beside_input(part, group_with(_arrived(handle), part), kept)
 
 
 def _pay_partition(part: pd.DataFrame, handle: Any) -> pd.DataFrame:
@@ -147,21 +147,17 @@ def group(
     """
     dask = _dask()
     _check_frame(ddf)
-    if keep is not True and keep is not False:
-        missing = [c for c in keep if c not in ddf.columns]
-        if missing:
-            raise KeyError(f"keep: no column {missing} in the input (columns: {list(ddf.columns)})")
+    kept = None if keep is False else list(ddf.columns) if keep is True else list(keep)
+    missing = [c for c in kept or () if c not in ddf.columns]
+    if missing:
+        raise KeyError(f"keep: no column {missing} in the input (columns: {list(ddf.columns)})")
     shipped = ship_grouper(grouper, {"columns": columns, "errors": errors, **options})
     # the pandas API on an empty frame: exact columns, dtypes, categories
     result_meta = group_with(shipped, ddf._meta)
-    if keep is not False:
-        kept = list(ddf.columns) if keep is True else list(keep)
-        clash = sorted(set(kept) & set(result_meta.columns))
-        if clash:
-            raise ValueError(f"kept input columns {clash} clash with result columns; leave them out of keep")
-    meta = _with_input(ddf._meta, result_meta, keep)
+    check_kept(kept or (), result_meta.columns)
+    meta = beside_input(ddf._meta, result_meta, kept)
     return ddf.map_partitions(
-        _group_partition, _handle(dask, shipped, "grouper"), keep, meta=meta, token="drgpay-group"
+        _group_partition, _handle(dask, shipped, "grouper"), kept, meta=meta, token="drgpay-group"
     )
 
 

@@ -24,7 +24,7 @@ import tempfile
 import threading
 import uuid
 from collections import Counter, OrderedDict, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing.context import BaseContext
 from pathlib import Path
@@ -181,6 +181,21 @@ def group_with(shipped: Shipped, frame: pd.DataFrame) -> pd.DataFrame:
     """Group ``frame`` with a shipped ``(grouper, kwargs)``: the one pandas call every backend makes."""
     grouper, kwargs = shipped.value
     return grouper.group(frame, **kwargs)
+
+
+def check_kept(kept: Sequence[str], result_columns: Iterable[str]) -> None:
+    """Refuse input columns to keep beside the results that share a name with a result column."""
+    clash = sorted(set(kept) & set(result_columns))
+    if clash:
+        raise ValueError(f"kept input columns {clash} clash with result columns; leave them out of keep")
+
+
+def beside_input(frame: pd.DataFrame, result: pd.DataFrame, kept: Sequence[str] | None) -> pd.DataFrame:
+    """The input columns ``kept`` (None: none) followed by ``result``, row for row: how the Dask and Spark
+    helpers return input and results from one task."""
+    if kept is None:
+        return result
+    return pd.concat([frame[list(kept)], result], axis=1)
 
 
 # ---------------------------------------------------------------------------------------------------------------

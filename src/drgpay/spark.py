@@ -24,14 +24,14 @@ Or with your own ``mapInPandas`` / ``applyInPandas`` call (see ``docs/scaling.md
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
 
 from drgpay.api import DEFAULT_GROUPER
-from drgpay.parallel import Shipped, group_with, ship_grouper, ship_policy
+from drgpay.parallel import Shipped, beside_input, check_kept, group_with, ship_grouper, ship_policy
 
 __all__ = ["group", "group_batches", "pay", "pay_batches", "spark_schema"]
 
@@ -52,8 +52,13 @@ def plain(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index, columns=frame.columns)
 
 
-def _kept(batch: pd.DataFrame, keep: Sequence[str] | None) -> pd.DataFrame:
-    return batch if keep is None else batch[list(keep)]
+def _each_batch(
+    batches: Iterable[pd.DataFrame], apply: Callable[[pd.DataFrame], pd.DataFrame], keep: Sequence[str] | None
+) -> Iterator[pd.DataFrame]:
+    """``apply`` to each batch; yield the ``keep`` input columns (None: all) + its result, as Spark takes them."""
+    for batch in batches:
+        kept = list(batch.columns) if keep is None else keep
+        yield plain(beside_input(batch, apply(batch), kept))
 
 
 def group_batches(
@@ -63,9 +68,7 @@ def group_batches(
 
     ``shipped`` comes from :func:`drgpay.parallel.ship_grouper`; bind it with ``functools.partial``.
     """
-    for batch in batches:
-        result = group_with(shipped, batch)
-        yield plain(pd.concat([_kept(batch, keep), result], axis=1))
+    return _each_batch(batches, functools.partial(group_with, shipped), keep)
 
 
 def pay_batches(
@@ -74,9 +77,7 @@ def pay_batches(
     """The ``mapInPandas`` function for payment: ``shipped`` holds the policy (:func:`ship_policy`)."""
     from drgpay.payment import pay as pay_frame
 
-    for batch in batches:
-        result = pay_frame(batch, shipped.value)
-        yield plain(pd.concat([_kept(batch, keep), result], axis=1))
+    return _each_batch(batches, lambda batch: pay_frame(batch, shipped.value), keep)
 
 
 def _spark_type(dtype: Any) -> Any:
@@ -102,9 +103,7 @@ def spark_schema(input_schema: Any, keep: Sequence[str] | None, result_meta: pd.
 
     names = list(input_schema.names) if keep is None else list(keep)
     fields = [input_schema[name] for name in names]
-    clash = sorted(set(names) & set(result_meta.columns))
-    if clash:
-        raise ValueError(f"kept input columns {clash} clash with result columns; leave them out of keep")
+    check_kept(names, result_meta.columns)
     fields += [T.StructField(str(c), _spark_type(t), True) for c, t in result_meta.dtypes.items()]
     return T.StructType(fields)
 
