@@ -28,7 +28,7 @@ def _is_spark(body: str) -> bool:
 
 @contextlib.contextmanager
 def _spark_session() -> Iterator[Any]:
-    """A local Spark session, or None when PySpark or Java is missing."""
+    """A local Spark session working in the current folder, or None when PySpark or Java is missing."""
     try:
         from pyspark.sql import SparkSession
     except ImportError:
@@ -39,8 +39,11 @@ def _spark_session() -> Iterator[Any]:
         return
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     session = SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false").getOrCreate()
+    # The page's Spark blocks use relative paths, which the JVM resolves against the folder it started in: a JVM
+    # started earlier in this process (by tests/test_spark.py run first) is elsewhere, so the blocks are skipped.
+    jvm_dir = session._jvm.java.lang.System.getProperty("user.dir")
     try:
-        yield session
+        yield session if Path(jvm_dir).resolve() == Path.cwd().resolve() else None
     finally:
         session.stop()
 
