@@ -194,3 +194,31 @@ def test_numbers_as_text_or_floats_prepare_alike(texts: list[str | None]) -> Non
     outside = ~floats.between(0, 150) & floats.notna()
     assert as_text.invalid_columns["age"].tolist() == (~readable | outside).tolist()
     assert as_floats.invalid_columns["age"].tolist() == outside.tolist()
+
+
+plain_number_texts = st.one_of(
+    number_texts,
+    st.sampled_from(
+        ["+5", "1.", ".5", "00012", "-0", "NaN", "nan", "1.5e400", "Infinity", "0x1A", "1_0", "１２"]
+    ),
+)
+
+
+@given(st.lists(plain_number_texts, min_size=1, max_size=20))
+def test_numbers_read_by_the_arrow_cast_equal_the_careful_path(texts: list[str | None]) -> None:
+    """Columns of plain numbers skip the per-distinct-value parse (one Arrow cast); whichever path a column takes,
+    ages and their flags are the same, for text read from CSV (Arrow strings) as for Python strings."""
+    from drgpay import schema
+
+    arrow_text = pd.Series(texts, dtype=pd.ArrowDtype(pa.large_string()))
+    fast = schema._plain_numbers(arrow_text)
+    careful = pd.to_numeric(pd.Series(texts, dtype=object).str.strip(), errors="coerce").astype(float)
+    if fast is not None:  # only plain numbers and missing cells take the cast
+        np.testing.assert_array_equal(fast, careful.to_numpy())
+        assert all(t is None or t == t.strip() != "" for t in texts)
+    for form in (arrow_text, pd.Series(texts, dtype=object)):
+        prepared = prepare_records(pd.DataFrame({"principal_dx": ["A"] * len(texts), "age": form}))
+        np.testing.assert_array_equal(prepared.age, careful.where(careful.between(0, 150)).to_numpy())
+        unreadable = careful.isna() & pd.Series(texts, dtype=object).fillna("").str.strip().ne("")
+        outside = careful.notna() & ~careful.between(0, 150)
+        assert prepared.invalid_columns["age"].tolist() == (unreadable | outside).tolist()

@@ -300,6 +300,9 @@ def _parse_number(values: pd.Series | None, n: int, name: str) -> tuple[np.ndarr
         return _within(values.to_numpy(dtype=np.float64), lo, hi)
     if pd.api.types.is_numeric_dtype(values.dtype):
         return _within(values.to_numpy(dtype=np.float64, na_value=np.nan), lo, hi)
+    plain = _plain_numbers(values)
+    if plain is not None:
+        return _within(plain, lo, hi)
     # parse and check each distinct text once: ages, days and codes repeat across millions of rows
     codes, uniques = _factorize(values)
     text = pd.Series(uniques, dtype="string").str.strip()
@@ -309,6 +312,20 @@ def _parse_number(values: pd.Series | None, n: int, name: str) -> tuple[np.ndarr
     unreadable = np.append(np.isnan(parsed[:-1]) & present, False)
     parsed, outside = _within(parsed, lo, hi)
     return parsed[codes], (unreadable | outside)[codes]
+
+
+def _plain_numbers(values: pd.Series) -> np.ndarray | None:
+    """A text column of plain numbers and missing cells, parsed in one Arrow cast (NaN for missing); None when a
+    cell needs the careful path of :func:`_parse_number` (spaces, empty text, words, ``nan`` written out)."""
+    arr = _to_arrow_strings(values)
+    try:
+        num = pc.cast(arr, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    out = num.to_numpy(zero_copy_only=False)
+    if int(np.isnan(out).sum()) != num.null_count:  # "nan" as text is unreadable, not missing
+        return None
+    return out
 
 
 def _within(num: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
