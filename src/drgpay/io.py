@@ -7,14 +7,16 @@ and the schema layer decides what each column means. Chunks keep memory bounded 
 from __future__ import annotations
 
 import csv
+import itertools
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -57,20 +59,32 @@ def _detect_encoding(path: Path) -> str:
         return "gb18030"
 
 
-def read_chunks(path: str | Path, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[pd.DataFrame]:
-    """Yield the file as DataFrames of at most about ``chunk_rows`` rows, all columns as strings."""
+def read_chunks(
+    path: str | Path, chunk_rows: int = DEFAULT_CHUNK_ROWS, *, ramp_rows: int | None = None
+) -> Iterator[pd.DataFrame]:
+    """Yield the file as DataFrames of about ``chunk_rows`` rows, all columns as strings.
+
+    ``ramp_rows`` shapes the chunks for a pipeline that reads, groups and writes on separate threads: the first
+    chunk has about ``ramp_rows`` rows, so grouping starts sooner, and the chunks before the end shrink by halves
+    down to it, so the last write, which nothing else overlaps, is short. Near the end of a CSV the rows left
+    are estimated from the bytes left.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
+    ramp = None if ramp_rows is None else max(min(ramp_rows, chunk_rows), 1)
     if suffix in (".parquet", ".pq"):
         # without pre_buffer: with it, pyarrow keeps the buffers of every row group read, so memory grows with
         # the file (about 48 MB per million rows)
         pf = pq.ParquetFile(path, pre_buffer=False)
-        for batch in pf.iter_batches(batch_size=chunk_rows):
-            yield _strings_frame(batch)
+        total = pf.metadata.num_rows
+        batches = pf.iter_batches(batch_size=ramp or chunk_rows)
+        yield from _regroup(batches, chunk_rows, ramp, lambda blocks, rows: total)
     elif suffix in (".xlsx", ".xlsm", ".xls"):
         frame = pd.read_excel(path, dtype=str)
-        for start in range(0, len(frame), chunk_rows):
-            yield frame.iloc[start : start + chunk_rows]
+        first = ramp or chunk_rows
+        bounds = [0, *range(first, len(frame), chunk_rows), len(frame)] if len(frame) else []
+        for start, stop in itertools.pairwise(bounds):
+            yield frame.iloc[start:stop]
     elif suffix in (".csv", ".txt", ".tsv") or suffix == "":
         encoding = _detect_encoding(path)
         header = _csv_header(path, encoding)
@@ -88,18 +102,39 @@ def read_chunks(path: str | Path, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Itera
                 quoted_strings_can_be_null=False,
             ),
         )
-        pending: list[pa.RecordBatch] = []
-        size = 0
-        for batch in reader:
-            pending.append(batch)
-            size += batch.num_rows
-            if size >= chunk_rows:
-                yield _strings_frame(pa.Table.from_batches(pending))
-                pending, size = [], 0
-        if pending:
-            yield _strings_frame(pa.Table.from_batches(pending))
+        size = path.stat().st_size
+
+        def csv_rows(blocks: int, rows: int) -> float:  # the reader makes one batch per block
+            return rows * size / max(blocks * CSV_BLOCK_BYTES, 1)
+
+        yield from _regroup(reader, chunk_rows, ramp, csv_rows)
     else:
         raise ValueError(f"unsupported input format {suffix!r}: use .csv, .parquet or .xlsx")
+
+
+def _regroup(
+    batches: Iterable[pa.RecordBatch],
+    chunk_rows: int,
+    ramp_rows: int | None,
+    total_rows: Callable[[int, int], float],
+) -> Iterator[pd.DataFrame]:
+    """Record batches joined into frames of at least ``chunk_rows`` rows, or ramped (see :func:`read_chunks`) with
+    ``total_rows(batches_seen, rows_seen)`` estimating the rows in all."""
+    pending: list[pa.RecordBatch] = []
+    size = seen_rows = 0
+    target = ramp_rows or chunk_rows
+    for seen_batches, batch in enumerate(batches, start=1):
+        pending.append(batch)
+        size += batch.num_rows
+        seen_rows += batch.num_rows
+        if size >= target:
+            yield _strings_frame(pa.Table.from_batches(pending))
+            pending, size = [], 0
+            if ramp_rows is not None:
+                left = total_rows(seen_batches, seen_rows) - seen_rows
+                target = int(min(chunk_rows, max(ramp_rows, left // 2)))
+    if pending:
+        yield _strings_frame(pa.Table.from_batches(pending))
 
 
 def _strings_frame(data: pa.RecordBatch | pa.Table) -> pd.DataFrame:
@@ -120,12 +155,32 @@ def count_rows_hint(path: str | Path) -> int | None:
     return None
 
 
-class ResultWriter:
-    """Append DataFrames to a CSV or Parquet file; categorical columns are written as text."""
+#: Rows of the first table looked at to decide each column's Parquet encoding.
+ENCODING_SAMPLE_ROWS = 10_000
+#: Columns with more distinct values than this share of the sample are written without a dictionary: Parquet
+#: would build one, overflow its size limit and fall back to plain encoding, paying for both (case ids, money,
+#: joined code lists).
+DICTIONARY_MAX_DISTINCT = 0.5
 
-    def __init__(self, path: str | Path):
+
+class ResultWriter:
+    """Append DataFrames to a CSV or Parquet file.
+
+    Categorical columns (the grouping results) go to Parquet as they are, dictionary-encoded, and read back as
+    categoricals, as :func:`drgpay.group` returns them; CSV holds their text. Every frame after the first is
+    cast to the first one's schema.
+
+    Parquet encoding is chosen once, from the first table: columns that are nearly unique in its first
+    :data:`ENCODING_SAMPLE_ROWS` rows are written without a dictionary. ``statistics`` names the columns that
+    get min/max statistics in Parquet (None: all). Statistics let readers skip row groups on a filter, but
+    computing them is about a fifth of the writing time, and on the text copied through from an unsorted export
+    they prune nothing; :func:`drgpay.parallel.group_file` keeps them for the result columns only.
+    """
+
+    def __init__(self, path: str | Path, *, statistics: Iterable[str] | None = None):
         self.path = Path(path)
         self.kind = "parquet" if self.path.suffix.lower() in (".parquet", ".pq") else "csv"
+        self.statistics = None if statistics is None else list(statistics)
         self._writer: Any = None
         self._schema: pa.Schema | None = None
 
@@ -135,12 +190,26 @@ class ResultWriter:
         if self._writer is None:
             self._schema = table.schema
             if self.kind == "parquet":
-                self._writer = pq.ParquetWriter(self.path, table.schema)
+                self._writer = pq.ParquetWriter(self.path, table.schema, **self._parquet_options(table))
             else:
                 self._writer = pacsv.CSVWriter(self.path, table.schema)
         elif self._schema is not None and table.schema != self._schema:
             table = table.cast(self._schema)
         self._writer.write_table(table)
+
+    def _parquet_options(self, first: pa.Table) -> dict[str, Any]:
+        sample = first.slice(0, ENCODING_SAMPLE_ROWS)
+        limit = DICTIONARY_MAX_DISTINCT * max(sample.num_rows, 1)
+        dictionary = [
+            name
+            for name, column in zip(sample.column_names, sample.columns, strict=True)
+            if pa.types.is_dictionary(column.type) or pc.count_distinct(column, mode="all").as_py() <= limit
+        ]
+        names = set(first.column_names)
+        statistics: bool | list[str] = (
+            True if self.statistics is None else [c for c in self.statistics if c in names]
+        )
+        return {"use_dictionary": dictionary or False, "write_statistics": statistics or False}
 
     def close(self) -> None:
         if self._writer is not None:
@@ -154,10 +223,10 @@ class ResultWriter:
 
 
 def _plain_field(field: pa.Field) -> pa.Field:
-    """Dictionary (categorical) and null columns become strings, so every chunk has the same schema."""
-    if pa.types.is_dictionary(field.type) or pa.types.is_null(field.type):
-        return pa.field(field.name, pa.large_string())
-    if pa.types.is_string(field.type):
+    """All-missing columns (and categoricals without categories) become text and text becomes large_string, so
+    every chunk has the same schema."""
+    empty = pa.types.is_dictionary(field.type) and pa.types.is_null(field.type.value_type)
+    if empty or pa.types.is_null(field.type) or pa.types.is_string(field.type):
         return pa.field(field.name, pa.large_string())
     return field
 

@@ -57,6 +57,10 @@ __all__ = [
 #: 2-worker run of any size near 1.1 GB in all (measured; see ``docs/scaling.md``) at no cost in speed.
 PARALLEL_CHUNK_ROWS = 100_000
 
+#: In one process, the first chunk and the smallest chunks at the end hold ``1 / RAMP_SHARE`` of a chunk's rows
+#: (see :func:`drgpay.io.read_chunks`): reading the first chunk and writing the last one overlap nothing else.
+RAMP_SHARE = 5
+
 #: Objects that arrived in this process, by token (a few at most: one per grouper/policy in use).
 _ARRIVED: OrderedDict[str, Any] = OrderedDict()
 _ARRIVED_MAX = 8
@@ -359,11 +363,13 @@ def group_file(
     status: Counter[str] = Counter()
     reason: Counter[str] = Counter()
     rows = 0
-    writer = BackgroundWriter(ResultWriter(output)) if output is not None else None
+    writer: BackgroundWriter | None = None
     try:
-        chunks = read_chunks(source, chunk_rows or default_chunk_rows(workers))
-        if resolve_workers(workers) == 1:
-            chunks = prefetch(chunks)
+        rows_per_chunk = chunk_rows or default_chunk_rows(workers)
+        if resolve_workers(workers) == 1:  # group while the next chunk is read; small chunks at start and end
+            chunks = prefetch(read_chunks(source, rows_per_chunk, ramp_rows=rows_per_chunk // RAMP_SHARE))
+        else:
+            chunks = read_chunks(source, rows_per_chunk)
         for chunk, result in group_chunks(
             chunks,
             grouper,
@@ -378,7 +384,9 @@ def group_file(
             rows += len(chunk)
             if on_chunk is not None:
                 on_chunk(chunk, result)
-            if writer is not None:
+            if output is not None:
+                if writer is None:  # statistics for the result columns (see ResultWriter)
+                    writer = BackgroundWriter(ResultWriter(output, statistics=result.columns))
                 writer.write(result if only_results else (chunk, result))
             del chunk, result
     except BaseException:
