@@ -253,9 +253,9 @@ def resolve_workers(workers: int | None) -> int:
 AUTO_PARALLEL_ROWS = 500_000
 #: The same bound for inputs whose row count is not known up front (CSV): about 130 bytes per record.
 AUTO_PARALLEL_BYTES = 64 * 2**20
-#: Fewest CPUs on which ``workers="auto"`` uses processes. One process already keeps about 1.6 cores busy (the
+#: Fewest CPUs on which ``workers="auto"`` uses processes. One process already keeps about 1.8 cores busy (the
 #: reader and writer threads run in Arrow without the GIL), and on 2 CPUs two workers were slower than one
-#: (10M records: 29 s against 23 s, Parquet; 35 s against 27 s, CSV; see docs/scaling.md): moving each chunk and
+#: (10M records: 23 s against 16 s, Parquet; 27 s against 20 s, CSV; see docs/scaling.md): moving each chunk and
 #: its result between processes costs more than the second core gains.
 AUTO_MIN_CPUS = 4
 
