@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 import numpy as np
 import pandas as pd
@@ -471,3 +472,78 @@ def test_every_row_comes_out_paid_or_with_a_reason(rows: list[tuple[object, ...]
             assert np.isnan(row["fund_payment"]) or row["fund_payment"] >= 0
         if cost is None:
             assert np.isnan(row["surplus"])
+
+
+def _half_up(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+decimals = st.decimals(min_value="0.0001", max_value="9.9999", places=4)
+amounts = st.decimals(min_value="0", max_value="500000", places=2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    weights=st.lists(decimals, min_size=1, max_size=4),
+    rate=st.decimals(min_value="1000", max_value="20000", places=3),
+    coefficients=st.lists(decimals, min_size=1, max_size=3),
+    multiplier=decimals,
+    low_multiplier=st.decimals(min_value="0.01", max_value="0.99", places=3),
+    ratio=decimals,
+    inclusive=st.booleans(),
+    rows=st.lists(
+        st.tuples(
+            st.integers(0, 3), st.integers(0, 2), amounts, st.decimals(min_value="0", max_value="1", places=3)
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+)
+def test_amounts_equal_decimal_arithmetic_row_by_row(
+    weights: list[Decimal],
+    rate: Decimal,
+    coefficients: list[Decimal],
+    multiplier: Decimal,
+    low_multiplier: Decimal,
+    ratio: Decimal,
+    inclusive: bool,
+    rows: list[tuple[int, int, Decimal, Decimal]],
+) -> None:
+    """The vectorised standards, outlier bounds, excess and fund share (exact fractions of arrays) equal the
+    policy arithmetic done in Decimal for each row, rounded once half up."""
+    codes = [f"G{i}" for i in range(len(weights))]
+    pol = policy(
+        weights=[GroupWeight(c, weight=str(w)) for c, w in zip(codes, weights, strict=True)],
+        base_rates=[BaseRate(str(rate))],
+        level_coefficients={},
+        hospital_coefficients={f"H{i}": str(c) for i, c in enumerate(coefficients)},
+        high_cost=high(tiers=[Tier(str(multiplier + 1))], ratio=str(ratio), inclusive=inclusive),
+        low_cost=OutlierRule(
+            tiers=[Tier(str(low_multiplier))], method="cost_ratio", ratio=str(ratio), inclusive=inclusive
+        ),
+        fund_method="fund_share",
+    )
+    picked = [(g % len(weights), h % len(coefficients), cost, share) for g, h, cost, share in rows]
+    frame = cases(
+        len(rows),
+        drg=[codes[g] for g, _, _, _ in picked],
+        hospital_id=[f"H{h}" for _, h, _, _ in picked],
+        total_cost=[float(cost) for _, _, cost, _ in picked],
+        fund_paid=[float(_half_up(cost * share)) for _, _, cost, share in picked],
+        self_paid=[float(cost - _half_up(cost * share)) for _, _, cost, share in picked],
+    )
+    out = pay(frame, pol)
+    with localcontext() as precise:
+        precise.prec = 80  # no rounding before the one half-up step
+        for (g, h, cost, share), (_, row) in zip(picked, out.iterrows(), strict=True):
+            standard = _half_up(weights[g] * rate * coefficients[h])
+            high_t, low_t = (multiplier + 1) * standard, low_multiplier * standard
+            if cost > high_t or (inclusive and cost == high_t):
+                expected, kind = _half_up(standard + (cost - high_t) * ratio), "high_cost"
+            elif cost < low_t or (inclusive and cost == low_t):
+                expected, kind = _half_up(cost * ratio), "low_cost"
+            else:
+                expected, kind = standard, "normal"
+            assert (row["case_type"], Decimal(repr(row["standard"]))) == (kind, expected)
+            fund = Decimal(0) if cost == 0 else _half_up(expected * _half_up(cost * share) / cost)
+            assert Decimal(repr(row["fund_payment"])) == fund

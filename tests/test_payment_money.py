@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 
+import numpy as np
 import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -161,3 +162,30 @@ def test_half_up_not_bankers() -> None:
     frame = pd.DataFrame({"drg": ["G1", "G2"], "total_cost": 1.0, "discharge_date": dt.date(2024, 1, 1)})
     out = pay(frame, policy)
     assert out["standard"].tolist() == [0.03, 0.08]  # 0.025 → 0.03, 0.075 → 0.08
+
+
+@given(
+    quotient=st.integers(-(10**30), 10**30),
+    divisor=st.integers(1, 10**12),
+    offset=st.sampled_from(["tie", "below", "above", "random"]),
+    noise=st.integers(0, 10**12),
+)
+def test_divide_half_up_equals_rounding_the_exact_fraction(
+    quotient: int, divisor: int, offset: str, noise: int
+) -> None:
+    """Array division of Python ints rounds half away from zero exactly, ties included, at any size."""
+    from fractions import Fraction
+
+    from drgpay.payment._exact import divide_half_up, fraction_round_half_up
+
+    den = 2 * divisor  # even, so exact halves exist
+    num = (
+        quotient * den
+        + {"tie": divisor, "below": divisor - 1, "above": divisor + 1, "random": noise % den}[offset]
+    )
+    for numerator, denominator in ((num, den), (-num, den), (num, -den), (-num, -den)):
+        expected = int(fraction_round_half_up(Fraction(numerator, denominator)))
+        if abs(expected) < 2**63:  # the result is int64 fen
+            got = divide_half_up(np.array([numerator], dtype=object), np.array([denominator], dtype=object))
+            assert int(got[0]) == expected
+            assert int(divide_half_up(np.array([numerator], dtype=object), denominator)[0]) == expected

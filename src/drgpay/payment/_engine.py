@@ -25,6 +25,8 @@ import pandas as pd
 from drgpay.payment._exact import (
     ceil_int,
     decimal_to_fen,
+    divide_half_up,
+    exact_ints,
     fen_array_to_yuan,
     fen_to_decimal,
     floor_int,
@@ -175,10 +177,20 @@ def _cell_text(value: object) -> str:
 
 def factorize_rows(*arrays: np.ndarray) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
     """Codes of each row's combination of values and the distinct combinations, in order of appearance."""
-    if not len(arrays[0]):
+    n = len(arrays[0])
+    if not n:
         return np.zeros(0, dtype="int64"), []
-    codes, uniques = pd.MultiIndex.from_arrays(list(arrays)).factorize()
-    return np.asarray(codes, dtype="int64"), list(uniques)
+    key = np.zeros(n, dtype="int64")
+    levels = []
+    for values in arrays:  # one integer key per row, compacted after each column so it never overflows
+        codes, uniques = pd.factorize(np.asarray(values), use_na_sentinel=False)
+        key, _ = pd.factorize(key * len(uniques) + codes)
+        levels.append((codes, np.asarray(uniques, dtype=object)))
+    key = np.asarray(key, dtype="int64")
+    first = np.zeros(int(key.max()) + 1, dtype="int64")
+    first[key[::-1]] = np.arange(n - 1, -1, -1)  # the first row of each combination
+    columns = [uniques[codes[first]] for codes, uniques in levels]
+    return key, list(zip(*columns, strict=True))
 
 
 def coefficient(policy: DrgPolicy | DipPolicy, level: str, hosp: str) -> tuple[Decimal, str] | None:
@@ -355,6 +367,12 @@ def round_fen(value: Decimal | Fraction) -> int:
     return decimal_to_fen(value)
 
 
+def times_ratio(fen: np.ndarray, ratio: Decimal) -> np.ndarray:
+    """Amounts in fen × an exact ratio, each rounded once, half up (vectorised, exact)."""
+    num, den = Fraction(ratio).as_integer_ratio()
+    return divide_half_up(exact_ints(fen) * num, den)
+
+
 #: How a fallback's "weight" is priced for one row: (unit price per weight or point, description) or a reason.
 UnitPrice = Callable[[int], tuple[Decimal, str] | str]
 TableValue = Callable[[str], Decimal | None]
@@ -390,8 +408,7 @@ def pay_fallback(
             w.trace(w.cost_ok[0] and mask[0], lambda: f"by item: standard = total cost {yuan(w.cost[0])}")
             return
         assert rule.ratio is not None
-        for i in rows:
-            w.std[i] = round_fen(fen_to_decimal(w.cost[i]) * rule.ratio)
+        w.std[rows] = times_ratio(w.cost[rows], rule.ratio)
         w.std_ok[rows] = True
         w.trace(
             w.cost_ok[0] and mask[0],
@@ -508,9 +525,7 @@ def apply_amounts(
     elif method in ("standard_ratio", "cost_ratio"):
         assert ratio is not None
         base = standard_fen if method == "standard_ratio" else w.cost[idx]
-        values, inverse = np.unique(base, return_inverse=True)
-        scaled = np.array([round_fen(fen_to_decimal(int(v)) * ratio) for v in values], dtype="int64")
-        w.std[idx] = scaled[inverse.reshape(-1)]
+        w.std[idx] = times_ratio(base, ratio)
     else:  # pragma: no cover - methods are validated by the policy classes
         raise ValueError(f"unknown method {method!r}")
     w.std_ok[idx] = True
@@ -606,11 +621,10 @@ def split_and_finish(w: Work, policy: DrgPolicy | DipPolicy, amount_column: str)
         fund_ok = fund_ok | (w.std_ok & item)
     else:
         fund_ok = w.std_ok & patient_ok & w.cost_ok & w.fund_ok
-        for i in np.flatnonzero(fund_ok):
-            if w.cost[i] == 0:
-                fund[i] = 0
-            else:
-                fund[i] = round_fen(Fraction(int(w.std[i]) * int(w.fund_fen[i]), int(w.cost[i])) / 100)
+        share = np.flatnonzero(fund_ok & (w.cost != 0))  # nothing paid by the fund of a zero cost
+        fund[share] = divide_half_up(
+            exact_ints(w.std[share]) * exact_ints(w.fund_fen[share]), exact_ints(w.cost[share])
+        )
     surplus_ok = w.std_ok & w.cost_ok
     surplus = w.std - w.cost
     if w.traced(w.std_ok):

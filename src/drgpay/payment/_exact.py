@@ -17,6 +17,7 @@ thresholds.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal
 from fractions import Fraction
 
@@ -31,10 +32,13 @@ __all__ = [
     "dec",
     "dec_or_none",
     "decimal_to_fen",
+    "divide_half_up",
+    "exact_ints",
     "fen_array_to_yuan",
     "fen_to_decimal",
     "fen_to_yuan",
     "floor_int",
+    "fraction_arrays",
     "fraction_round_half_up",
     "round_half_up",
     "to_fen",
@@ -103,6 +107,33 @@ def fraction_round_half_up(value: Fraction, places: int = 0) -> Decimal:
     if 2 * rest >= magnitude.denominator:
         whole += 1
     return Decimal(sign * whole).scaleb(-places)
+
+
+def exact_ints(values: object) -> np.ndarray:
+    """Integers (fen, counts) as an array of Python ints, so that products with the numerators and denominators
+    of exact factors never overflow: about 60 ns an operation, against microseconds for a ``Decimal`` per row."""
+    return np.asarray(values, dtype=np.int64).astype(object)
+
+
+def fraction_arrays(values: Sequence[Decimal | Fraction | int]) -> tuple[np.ndarray, np.ndarray]:
+    """Exact numerators and denominators of ``values``, as arrays of Python ints (see :func:`exact_ints`)."""
+    ratios = [Fraction(v).as_integer_ratio() for v in values]
+    return (
+        np.array([n for n, _ in ratios] or [], dtype=object),
+        np.array([d for _, d in ratios] or [], dtype=object),
+    )
+
+
+def divide_half_up(numerator: np.ndarray, denominator: np.ndarray | int) -> np.ndarray:
+    """``numerator / denominator`` for arrays of Python ints (see :func:`exact_ints`), rounded once, half away
+    from zero (what :func:`fraction_round_half_up` does for one value), as int64 fen."""
+    num = np.asarray(numerator, dtype=object)
+    den = np.asarray(denominator, dtype=object)
+    magnitude, divisor = np.abs(num), np.abs(den)
+    whole = magnitude // divisor
+    whole = whole + (2 * (magnitude - whole * divisor) >= divisor)
+    negative = (num < 0) != (den < 0)
+    return np.where(negative, -whole, whole).astype(np.int64)
 
 
 def floor_int(value: Decimal) -> int:

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from drgpay.payment import _engine as eng
 from drgpay.payment._engine import Tracer, round_fen, yuan
-from drgpay.payment._exact import dec, fen_to_decimal
+from drgpay.payment._exact import dec, divide_half_up, exact_ints, fen_to_decimal, fraction_arrays
 from drgpay.payment.errors import PolicyError
 from drgpay.payment.keys import WILDCARD
 from drgpay.payment.policy import DrgPolicy, OutlierRule
@@ -116,6 +117,127 @@ def _threshold(
     return rule.multiplier_for(weight) * basis
 
 
+def _per_diem(w: eng.Work, policy: DrgPolicy, rule: str, idx: np.ndarray, standard: np.ndarray) -> None:
+    """Per diem for rows ``idx``: group standard × min(1, LOS / the group's mean LOS), rounded once to the fen,
+    computed exactly once per distinct (group, standard, LOS); rows whose group has no mean LOS are excluded."""
+    inverse, combos = eng.factorize_rows(w.group[idx], standard, w.los[idx])
+    fen = np.zeros(len(combos), dtype="int64")
+    ok = np.zeros(len(combos), dtype=bool)
+    for c, (code, standard_fen, los) in enumerate(combos):
+        gw = policy.weights.get(str(code))
+        if gw is None or gw.mean_los is None or gw.mean_los <= 0:
+            continue
+        share = min(Fraction(1), Fraction(dec(float(los))) / Fraction(gw.mean_los))
+        fen[c] = round_fen(Fraction(fen_to_decimal(int(standard_fen))) * share)
+        ok[c] = True
+    paid = ok[inverse]
+    w.std[idx[paid]] = fen[inverse[paid]]
+    w.std_ok[idx[paid]] = True
+    w.case_type[idx[~paid]] = "excluded"
+    w.reason[idx[~paid]] = f"rule:{rule};no_mean_los"
+
+
+class _Standards:
+    """Group standard, weight and outlier bounds of every distinct (group, base rate, coefficient, published
+    standard) combination, exact and vectorised.
+
+    Each factor is read once per distinct group, base rate or coefficient as an exact fraction; a combination's
+    standard is RW × base rate × coefficient (or the published standard) as one fraction, rounded once to the
+    fen, half up; thresholds are multiplier × basis and bounds their exact ceiling or floor in fen. Rows with
+    no outlier rule get bounds no cost reaches.
+    """
+
+    def __init__(self, policy: DrgPolicy, f: _Factors, combos: list[tuple[Any, ...]]) -> None:
+        self.policy, self.factors, self.combos = policy, f, combos
+        k = len(combos)
+        codes = np.array([str(c[0]) for c in combos], dtype=object)
+        rate_id, coef_id, std_id = (np.array([int(c[j]) for c in combos], dtype="int64") for j in (1, 2, 3))
+        group, self.codes = pd.factorize(codes)
+        self.entries = [policy.weights.get(str(code)) for code in self.codes]
+        weights = [gw.weight if gw is not None else None for gw in self.entries]
+        self.weight = np.array([np.nan if x is None else float(x) for x in weights])[group]
+        num, den = np.zeros(k, dtype=object), np.ones(k, dtype=object)
+        published = std_id >= 0
+        if published.any():
+            p_num, p_den = fraction_arrays([value for value, _ in f.std_values])
+            num[published], den[published] = p_num[std_id[published]], p_den[std_id[published]]
+        priced = ~published
+        if priced.any():
+            assert all(weights[g] is not None for g in np.unique(group[priced]))
+            w_num, w_den = fraction_arrays([x if x is not None else 0 for x in weights])
+            pair, pairs = eng.factorize_rows(rate_id[priced], coef_id[priced])
+            units: list[Fraction] = []
+            for r, c in pairs:
+                coef = f.coefs[int(c)]
+                assert coef is not None
+                units.append(Fraction(policy.base_rates[int(r)].rate) * Fraction(coef[0]))
+            u_num, u_den = fraction_arrays(units)
+            num[priced] = w_num[group[priced]] * u_num[pair]
+            den[priced] = w_den[group[priced]] * u_den[pair]
+        self.standard = divide_half_up(num * 100, den)
+        self.group = group
+        #: exact thresholds in fen (numerator, denominator) per combination, by rule
+        self._fen_thresholds: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.high_bound = np.full(k, np.iinfo("int64").max, dtype="int64")
+        self.low_bound = np.full(k, np.iinfo("int64").min, dtype="int64")
+        for name, rule in (("high", policy.high_cost), ("low", policy.low_cost)):
+            if rule is None:
+                continue
+            t_num, t_den = self._thresholds(rule, weights)
+            self._fen_thresholds[name] = (t_num, t_den)
+            floor = t_num // t_den
+            ceil = -((-t_num) // t_den)
+            if name == "high":  # smallest cost in fen that counts as high
+                self.high_bound = np.asarray(ceil if rule.inclusive else floor + 1, dtype="int64")
+            else:  # largest cost in fen that counts as low
+                self.low_bound = np.asarray(floor if rule.inclusive else ceil - 1, dtype="int64")
+
+    def _thresholds(self, rule: OutlierRule, weights: list[Decimal | None]) -> tuple[np.ndarray, np.ndarray]:
+        m_num, m_den = fraction_arrays([rule.multiplier_for(x) for x in weights])
+        m_num, m_den = m_num[self.group], m_den[self.group]
+        if rule.basis == "standard":
+            return m_num * exact_ints(self.standard), m_den
+        means = [gw.mean_cost if gw is not None else None for gw in self.entries]
+        used = np.unique(self.group)
+        missing = sorted(str(self.codes[g]) for g in used if means[g] is None)
+        if missing:
+            raise PolicyError(
+                f"policy {self.policy.name!r}: outlier basis is mean_cost but group(s) "
+                f"{', '.join(missing)} have no mean_cost in the weights table"
+            )
+        c_num, c_den = fraction_arrays([x if x is not None else 0 for x in means])
+        return m_num * c_num[self.group] * 100, m_den * c_den[self.group]
+
+    def plus_excess(
+        self, combo: np.ndarray, standard: np.ndarray, cost: np.ndarray, ratio: Decimal
+    ) -> np.ndarray:
+        """standard + (cost − high threshold) × ratio in fen for rows of combinations ``combo``, rounded once."""
+        t_num, t_den = (part[combo] for part in self._fen_thresholds["high"])
+        r_num, r_den = Fraction(ratio).as_integer_ratio()
+        std, paid = exact_ints(standard), exact_ints(cost)
+        return divide_half_up(std * t_den * r_den + (paid * t_den - t_num) * r_num, t_den * r_den)
+
+    def threshold(self, c: int, rule: OutlierRule) -> Decimal:
+        """The threshold of combination ``c`` in yuan, as the policy's decimals give it (for traces)."""
+        gw = self.entries[int(self.group[c])]
+        return _threshold(
+            rule, gw.weight if gw is not None else None, int(self.standard[c]), gw.mean_cost if gw else None
+        )
+
+    def describe(self, c: int) -> str:
+        """How combination ``c``'s standard is made (for traces)."""
+        _, rate_id, coef_id, std_id = self.combos[c]
+        if int(std_id) >= 0:
+            exact, source = self.factors.std_values[int(std_id)]
+            return f"{source}: {exact}"
+        gw = self.entries[int(self.group[c])]
+        assert gw is not None and gw.weight is not None
+        rate = self.policy.base_rates[int(rate_id)]
+        coef = self.factors.coefs[int(coef_id)]
+        assert coef is not None
+        return f"RW {gw.weight} × base rate {rate.rate} × coefficient {coef[0]} = {gw.weight * rate.rate * coef[0]}"
+
+
 def pay_drg(cases: pd.DataFrame, policy: DrgPolicy, tracer: Tracer | None = None) -> pd.DataFrame:
     """Pay every row of ``cases`` under a DRG policy (see the module notes for paths and rounding)."""
     if not isinstance(policy, DrgPolicy):
@@ -154,59 +276,17 @@ def pay_drg(cases: pd.DataFrame, policy: DrgPolicy, tracer: Tracer | None = None
     if not len(rows):
         return eng.finish(eng.split_and_finish(w, policy, "weight"), policy)
     inverse, combos = eng.factorize_rows(w.group[rows], f.rate_id[rows], f.coef_id[rows], f.std_id[rows])
-    k = len(combos)
-    std_c = np.zeros(k, dtype="int64")
-    weight_c = np.full(k, np.nan)
-    hi_c = np.full(k, np.iinfo("int64").max, dtype="int64")
-    lo_c = np.full(k, np.iinfo("int64").min, dtype="int64")
-    hi_t: list[Decimal | None] = [None] * k
-    lo_t: list[Decimal | None] = [None] * k
-    texts: list[str] = [""] * k
-    missing_mean: set[str] = set()
-    for c, (code_obj, rate_id, coef_id, std_id) in enumerate(combos):
-        code = str(code_obj)
-        gw = policy.weights.get(code)
-        weight = gw.weight if gw is not None else None
-        if int(std_id) >= 0:
-            exact, source = f.std_values[int(std_id)]
-            texts[c] = f"{source}: {exact}"
-        else:
-            assert weight is not None
-            rate = policy.base_rates[int(rate_id)]
-            coef = f.coefs[int(coef_id)]
-            assert coef is not None
-            exact = weight * rate.rate * coef[0]
-            texts[c] = f"RW {weight} × base rate {rate.rate} × coefficient {coef[0]} = {exact}"
-        std_c[c] = round_fen(exact)
-        if weight is not None:
-            weight_c[c] = float(weight)
-        mean_cost = gw.mean_cost if gw is not None else None
-        for rule, bounds, store, bound_fn in (
-            (policy.high_cost, hi_c, hi_t, eng.high_bound),
-            (policy.low_cost, lo_c, lo_t, eng.low_bound),
-        ):
-            if rule is None:
-                continue
-            if rule.basis == "mean_cost" and mean_cost is None:
-                missing_mean.add(code)
-                continue
-            t = _threshold(rule, weight, int(std_c[c]), mean_cost)
-            store[c] = t
-            bounds[c] = bound_fn(t, rule.inclusive)
-    if missing_mean:
-        raise PolicyError(
-            f"policy {policy.name!r}: outlier basis is mean_cost but group(s) "
-            f"{', '.join(sorted(missing_mean))} have no mean_cost in the weights table"
-        )
+    table = _Standards(policy, f, combos)
+    std_c = table.standard
     standard = std_c[inverse]
-    w.amount[rows] = weight_c[inverse]
+    w.amount[rows] = table.weight[inverse]
     traced = w.tracer is not None and rows[0] == 0
     if traced:
         c0 = int(inverse[0])
         source = "" if int(combos[c0][3]) >= 0 else f"; base rate and coefficient: {f.unit_price(0)[1]}"
         w.trace(
             True,
-            f"group standard: {texts[c0]} → {yuan(std_c[c0])} (rounded once to the fen, half up){source}",
+            f"group standard: {table.describe(c0)} → {yuan(std_c[c0])} (rounded once to the fen, half up){source}",
         )
 
     # Local case rules (short stay, transfer, death), first match wins.
@@ -214,15 +294,7 @@ def pay_drg(cases: pd.DataFrame, policy: DrgPolicy, tracer: Tracer | None = None
     for crule, pos in eng.case_rule_matches(w, policy.case_rules, rows, decided):
         idx = rows[pos]
         if crule.method == "per_diem":
-            for p, i in zip(pos, idx, strict=True):
-                gw = policy.weights.get(w.group[i])
-                if gw is None or gw.mean_los is None or gw.mean_los <= 0:
-                    w.case_type[i] = "excluded"
-                    w.reason[i] = f"rule:{crule.name};no_mean_los"
-                    continue
-                share = min(Fraction(1), Fraction(dec(float(w.los[i]))) / Fraction(gw.mean_los))
-                w.std[i] = round_fen(Fraction(fen_to_decimal(int(standard[p]))) * share)
-                w.std_ok[i] = True
+            _per_diem(w, policy, crule.name, idx, standard[pos])
         else:
             eng.apply_amounts(w, idx, crule.method, crule.ratio, standard[pos])
         if traced and idx[0] == 0:
@@ -241,15 +313,12 @@ def pay_drg(cases: pd.DataFrame, policy: DrgPolicy, tracer: Tracer | None = None
 
     # High-cost, then low-cost, then normal.
     cost = w.cost[rows]
-    high = ~decided & (cost >= hi_c[inverse]) if policy.high_cost is not None else np.zeros(len(rows), bool)
-    low = (
-        ~decided & ~high & (cost <= lo_c[inverse])
-        if policy.low_cost is not None
-        else np.zeros(len(rows), bool)
-    )
-    for mask, rule, thresholds, case_type, reason in (
-        (high, policy.high_cost, hi_t, "high_cost", "cost_above_high_threshold"),
-        (low, policy.low_cost, lo_t, "low_cost", "cost_below_low_threshold"),
+    none = np.zeros(len(rows), dtype=bool)
+    high = ~decided & (cost >= table.high_bound[inverse]) if policy.high_cost is not None else none
+    low = ~decided & ~high & (cost <= table.low_bound[inverse]) if policy.low_cost is not None else none
+    for mask, rule, case_type, reason in (
+        (high, policy.high_cost, "high_cost", "cost_above_high_threshold"),
+        (low, policy.low_cost, "low_cost", "cost_below_low_threshold"),
     ):
         pos = np.flatnonzero(mask)
         if rule is None or not len(pos):
@@ -259,16 +328,12 @@ def pay_drg(cases: pd.DataFrame, policy: DrgPolicy, tracer: Tracer | None = None
         w.reason[idx] = reason
         if rule.method == "standard_plus_excess":  # high-cost only (the policy refuses it for low_cost)
             assert rule.ratio is not None
-            for p, i in zip(pos, idx, strict=True):
-                t_hi = thresholds[int(inverse[p])]
-                assert t_hi is not None
-                excess = (fen_to_decimal(int(w.cost[i])) - t_hi) * rule.ratio
-                w.std[i] = round_fen(fen_to_decimal(int(standard[p])) + excess)
+            w.std[idx] = table.plus_excess(inverse[pos], standard[pos], w.cost[idx], rule.ratio)
             w.std_ok[idx] = True
         else:
             eng.apply_amounts(w, idx, rule.method, rule.ratio, standard[pos])
         if traced and mask[0]:
-            t0 = thresholds[int(inverse[0])]
+            t0 = table.threshold(int(inverse[0]), rule)
             is_high = case_type == "high_cost"
             op = ("≥" if is_high else "≤") if rule.inclusive else (">" if is_high else "<")
             how = (
