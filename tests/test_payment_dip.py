@@ -86,6 +86,34 @@ def test_local_variant_of_the_deviation_formula() -> None:
     assert out["points"].tolist() == [2400.0, 1000.0, 333.333]
 
 
+def test_deviation_points_never_go_below_zero() -> None:
+    # a local low band score × (2r − 0.5): r = 0.1 gives −0.3 × score → 0 points, standard 0; r = 0.3 → 100
+    pol = policy(low=DeviationBand(threshold="0.4", slope="2", intercept="-0.5"))
+    out = pay(cases(2, total_cost=[1000.0, 3000.0]), pol)
+    assert out["case_type"].tolist() == ["low_cost", "low_cost"]
+    assert out["points"].tolist() == [0.0, 100.0]
+    assert out["standard"].tolist() == [0.0, 1200.0]
+
+
+def test_case_rules_scale_points_once_per_distinct_case() -> None:
+    """Per diem and standard_ratio rules give each row its own LOS share, whatever rows share a value."""
+    rules = [
+        CaseRule("transfer", method="per_diem", discharge_types=[2]),
+        CaseRule("death", method="standard_ratio", ratio="0.35", discharge_types=[5]),
+    ]
+    frame = cases(6, discharge_type=[2, 2, 2, 5, 5, 1], los=[3, 1, 3, 4, 9, 2], total_cost=[10000.0] * 6)
+    out = pay(frame, policy(case_rules=rules))
+    # 1,000 × 3/6 = 500; × 1/6 = 166.6667 (4 places); ratio 0.35 → 350; the last row is normal
+    assert out["points"].tolist() == [500.0, 166.6667, 500.0, 350.0, 350.0, 1000.0]
+    assert out["standard"].tolist() == [6000.0, 2000.0, 6000.0, 4200.0, 4200.0, 12000.0]
+    no_mean = policy(
+        case_rules=rules[:1], scores=[DipGroupScore("K80.1:51.2300", score="1000", mean_cost="10000")]
+    )
+    out = pay(cases(2, discharge_type=[2, 1], los=3), no_mean)
+    assert out["case_type"].tolist()[0] == "excluded" and np.isnan(out["points"].iloc[0])
+    assert out["payment_reason"].iloc[0] == "rule:transfer;no_mean_los"
+
+
 def test_points_rounding_places() -> None:
     out = pay(cases(total_cost=3333.33), policy(points_places=2))
     assert out["points"].iloc[0] == 333.33

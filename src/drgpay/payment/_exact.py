@@ -117,7 +117,7 @@ def exact_ints(values: object) -> np.ndarray:
 
 def fraction_arrays(values: Sequence[Decimal | Fraction | int]) -> tuple[np.ndarray, np.ndarray]:
     """Exact numerators and denominators of ``values``, as arrays of Python ints (see :func:`exact_ints`)."""
-    ratios = [Fraction(v).as_integer_ratio() for v in values]
+    ratios = [v.as_integer_ratio() for v in values]  # Decimal, Fraction and int all give (n, d), d > 0
     return (
         np.array([n for n, _ in ratios] or [], dtype=object),
         np.array([d for _, d in ratios] or [], dtype=object),

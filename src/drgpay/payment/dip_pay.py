@@ -24,10 +24,16 @@ import pandas as pd
 
 from drgpay.payment import _engine as eng
 from drgpay.payment._engine import Tracer, round_fen, yuan
-from drgpay.payment._exact import dec, fraction_round_half_up, round_half_up
+from drgpay.payment._exact import (
+    dec,
+    divide_half_up,
+    exact_ints,
+    fraction_arrays,
+    round_half_up,
+)
 from drgpay.payment.errors import PaymentInputError, PolicyError, describe_rows
 from drgpay.payment.keys import WILDCARD
-from drgpay.payment.policy import DeviationBand, DipPolicy
+from drgpay.payment.policy import CaseRule, DeviationBand, DipPolicy
 
 __all__ = ["pay_dip"]
 
@@ -57,11 +63,73 @@ def _aux(cases: pd.DataFrame) -> tuple[np.ndarray, list[Decimal]]:
     return codes.astype("int64"), [dec(float(u)) for u in uniques]
 
 
-def _points(score: Decimal, cost_fen: int, basis: Decimal, band: DeviationBand, places: int) -> Decimal:
-    """Deviation points: score × (slope·r + intercept), r = cost / basis; exact, rounded once, not below 0."""
-    r = Fraction(cost_fen, 100) / Fraction(basis)
-    value = Fraction(score) * (Fraction(band.slope) * r + Fraction(band.intercept))
-    return max(fraction_round_half_up(value, places), Decimal(0))
+#: Exact values per combination: arrays of numerators and denominators (Python ints, see ``exact_ints``).
+Fractions = tuple[np.ndarray, np.ndarray]
+
+
+def _deviation_points(
+    score: Fractions,
+    basis: Fractions,
+    combo: np.ndarray,
+    cost: np.ndarray,
+    band: DeviationBand,
+    places: int,
+) -> np.ndarray:
+    """Deviation points of rows in units of ``10**-places``: score × (slope·r + intercept), r = cost / basis
+    (``score`` and ``basis`` per combination, ``combo`` per row), exact, rounded once half up, not below 0."""
+    s_num, s_den = (part[combo] for part in score)
+    b_num, b_den = (part[combo] for part in basis)
+    slope_num, slope_den = Fraction(band.slope).as_integer_ratio()
+    icpt_num, icpt_den = Fraction(band.intercept).as_integer_ratio()
+    # r = cost_fen / (100 · basis); slope·r + intercept over the common denominator 100 · b_num · slope · icpt
+    inner = slope_num * exact_ints(cost) * b_den * icpt_den + icpt_num * slope_den * 100 * b_num
+    denominator = s_den * slope_den * 100 * b_num * icpt_den
+    return np.maximum(divide_half_up(s_num * inner * 10**places, denominator), 0)
+
+
+def _points_times_unit(points: np.ndarray, unit: Fractions, combo: np.ndarray, places: int) -> np.ndarray:
+    """Standards in fen: points (units of ``10**-places``) × yuan per point of each row's combination, exact,
+    rounded once half up."""
+    u_num, u_den = (part[combo] for part in unit)
+    return divide_half_up(exact_ints(points) * u_num * 100, u_den * 10**places)
+
+
+def _rule_points(
+    w: eng.Work,
+    policy: DipPolicy,
+    rule: CaseRule,
+    idx: np.ndarray,
+    combo: np.ndarray,
+    groups: list[str],
+    points: Fractions,
+    unit: Fractions,
+) -> None:
+    """A case rule that scales points, for rows ``idx`` of combinations ``combo`` (``groups``, ``points`` and
+    ``unit`` are per combination): ``standard_ratio`` (points × ratio) or ``per_diem`` (points × min(1, LOS /
+    the group's mean LOS)), exact, rounded once to the policy's places; the standard is those points × the
+    unit price, rounded once to the fen. A group without a mean LOS excludes the row from per diem."""
+    places = policy.points_places
+    p_num, p_den = (part[combo] for part in points)
+    if rule.method == "standard_ratio":
+        assert rule.ratio is not None
+        r_num, r_den = rule.ratio.as_integer_ratio()
+        num, den = p_num * r_num, p_den * r_den
+        paid = np.ones(len(idx), dtype=bool)
+    else:
+        means = [m if (m := policy.scores[g].mean_los) is not None and m > 0 else None for g in groups]
+        paid = np.array([m is not None for m in means], dtype=bool)[combo]
+        m_num, m_den = (part[combo] for part in fraction_arrays([m or 1 for m in means]))
+        day_of, days = pd.factorize(w.los[idx])
+        l_num, l_den = (part[day_of] for part in fraction_arrays([dec(float(x)) for x in days]))
+        whole = l_num * m_den >= l_den * m_num  # LOS at or beyond the mean: the full points
+        num = np.where(whole, p_num, p_num * l_num * m_den)
+        den = np.where(whole, p_den, p_den * l_den * m_num)
+    scaled = divide_half_up(num * 10**places, den)  # points in units of 10**-places
+    w.amount[idx] = np.where(paid, scaled / 10**places, np.nan)
+    w.std[idx[paid]] = _points_times_unit(scaled[paid], unit, combo[paid], places)
+    w.std_ok[idx[paid]] = True
+    w.case_type[idx[~paid]] = "excluded"
+    w.reason[idx[~paid]] = f"rule:{rule.name};no_mean_los"
 
 
 def pay_dip(cases: pd.DataFrame, policy: DipPolicy, tracer: Tracer | None = None) -> pd.DataFrame:
@@ -174,26 +242,15 @@ def pay_dip(cases: pd.DataFrame, policy: DipPolicy, tracer: Tracer | None = None
         )
 
     decided = np.zeros(len(rows), dtype=bool)
+    groups = [str(combo[0]) for combo in combos]
+    # per combination, as exact fractions for the row-wise arithmetic below
+    exact_score, exact_unit, exact_points = (fraction_arrays(v) for v in (score_c, unit_c, points_c))
+    exact_basis = fraction_arrays([b if b is not None else 1 for b in basis_c])
     for crule, hits in eng.case_rule_matches(w, policy.case_rules, rows, decided):
         if crule.method in ("by_item", "cost_ratio"):
             eng.apply_amounts(w, rows[hits], crule.method, crule.ratio, std_c[inverse[hits]])
-        for pos in hits if crule.method in ("standard_ratio", "per_diem") else ():
-            i, c = int(rows[pos]), int(inverse[pos])
-            if crule.method == "standard_ratio":
-                assert crule.ratio is not None
-                pts = round_half_up(points_c[c] * crule.ratio, places)
-            else:
-                mean_los = policy.scores[w.group[i]].mean_los
-                if mean_los is None or mean_los <= 0:
-                    w.case_type[i] = "excluded"
-                    w.reason[i] = f"rule:{crule.name};no_mean_los"
-                    w.amount[i] = np.nan
-                    continue
-                share = min(Fraction(1), Fraction(dec(float(w.los[i]))) / Fraction(mean_los))
-                pts = fraction_round_half_up(Fraction(points_c[c]) * share, places)
-            w.amount[i] = float(pts)
-            w.std[i] = round_fen(pts * unit_c[c])
-            w.std_ok[i] = True
+        if crule.method in ("standard_ratio", "per_diem"):
+            _rule_points(w, policy, crule, rows[hits], inverse[hits], groups, exact_points, exact_unit)
         if traced and len(hits) and hits[0] == 0:
             w.trace(
                 True,
@@ -213,13 +270,11 @@ def pay_dip(cases: pd.DataFrame, policy: DipPolicy, tracer: Tracer | None = None
             continue
         w.case_type[rows[hits]] = case_type
         w.reason[rows[hits]] = reason
-        for pos in hits:
-            i, c = int(rows[pos]), int(inverse[pos])
-            dev_basis = basis_c[c]
-            assert dev_basis is not None
-            pts = _points(score_c[c], int(w.cost[i]), dev_basis, band, places)
-            w.amount[i] = float(pts)
-            w.std[i] = round_fen(pts * unit_c[c])
+        combo = inverse[hits]
+        assert all(basis_c[c] is not None for c in np.unique(combo))
+        points = _deviation_points(exact_score, exact_basis, combo, w.cost[rows[hits]], band, places)
+        w.amount[rows[hits]] = points / 10**places  # the double nearest the exact points
+        w.std[rows[hits]] = _points_times_unit(points, exact_unit, combo, places)
         w.std_ok[rows[hits]] = True
         if traced and mask[0]:
             c = int(inverse[0])
