@@ -34,7 +34,8 @@ def test_group_in_small_chunks_to_parquet(tmp_path: Path) -> None:
     )
     chunked = pd.read_parquet(out)
     whole = drgpay.group(pd.read_csv(SAMPLE, dtype=str))
-    assert list(chunked.columns) == ["mdc", "adrg", "drg", "status", "reason", "warnings"]
+    assert list(chunked.columns) == ["case_id", "mdc", "adrg", "drg", "status", "reason", "warnings"]
+    assert list(chunked["case_id"]) == list(pd.read_csv(SAMPLE, dtype=str)["case_id"])
     assert list(chunked["drg"]) == list(whole["drg"].astype(str))
     assert list(chunked["status"]) == list(whole["status"].astype(str))
 

@@ -151,7 +151,7 @@ def test_group_file_only_results_progress_and_no_output(export: pd.DataFrame, tm
     # one process: a small first chunk (2,000 / RAMP_SHARE rows), chunks halving towards the end (see test_io)
     assert seen == [(400, 400), (2_000, 2_000), (1_600, 1_600), (800, 800), (200, 200)]
     written = pd.read_csv(out, dtype=str)
-    assert list(written.columns) == ["mdc", "adrg", "drg", "status", "reason", "warnings"]
+    assert list(written.columns) == ["case_id", "mdc", "adrg", "drg", "status", "reason", "warnings"]
     assert len(written) == summary["rows"] == 5_000
     assert group_file(source, None, GROUPER, chunk_rows=2_000)["status"] == summary["status"]
 
@@ -160,3 +160,23 @@ def test_group_file_surfaces_a_writer_error(export: pd.DataFrame, tmp_path: Path
     source = generate.write_export(export.head(3_000), tmp_path / "in.parquet")
     with pytest.raises(OSError):
         group_file(source, tmp_path / "missing-folder" / "out.parquet", GROUPER, chunk_rows=1_000)
+
+
+def test_only_results_keep_the_case_id_under_its_own_header(export: pd.DataFrame, tmp_path: Path) -> None:
+    """The id column is found by alias (病案号) or columns=, kept under the input's header; without one, only the
+    result columns are written."""
+    frame = export.head(300).rename(columns={"case_id": "病案号"})
+    source = generate.write_export(frame, tmp_path / "in.csv")
+    out = tmp_path / "out.parquet"
+    group_file(source, out, GROUPER, chunk_rows=100, only_results=True)
+    written = pd.read_parquet(out)
+    assert (
+        list(written.columns)[:2] == ["病案号", "mdc"]
+        and written["病案号"].tolist() == frame["病案号"].tolist()
+    )
+    renamed = generate.write_export(export.head(50).rename(columns={"case_id": "ref"}), tmp_path / "ref.csv")
+    group_file(renamed, out, GROUPER, only_results=True, columns={"ref": "case_id"})
+    assert pd.read_parquet(out).columns[0] == "ref"
+    anonymous = generate.write_export(export.head(50).drop(columns="case_id"), tmp_path / "anon.csv")
+    group_file(anonymous, out, GROUPER, only_results=True)
+    assert list(pd.read_parquet(out).columns) == ["mdc", "adrg", "drg", "status", "reason", "warnings"]

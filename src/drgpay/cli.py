@@ -217,7 +217,9 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
         "for inputs of 500,000 rows / 64 MiB of CSV or more; else 1)",
     )
     g.add_argument(
-        "--only-results", action="store_true", help="write only the grouping columns, not the input"
+        "--only-results",
+        action="store_true",
+        help="write the case id and the grouping columns, not the other input columns",
     )
     g.add_argument("--quiet", "-q", action="store_true", help="no progress bar or preview")
     g.set_defaults(func=cmd_group)

@@ -337,6 +337,15 @@ def group_chunks(
             os.unlink(path)
 
 
+def _id_column(chunk: pd.DataFrame, columns: Mapping[str, str] | None) -> list[Any]:
+    """The input's case-id header (canonical ``case_id``, an alias or a ``columns=`` mapping), as a list of
+    none or one: kept beside the results of ``only_results`` so that they can be joined back."""
+    from drgpay.schema import resolve_columns
+
+    mapping, _ = resolve_columns(chunk.columns, columns)
+    return [mapping["case_id"]] if "case_id" in mapping else []
+
+
 def group_file(
     source: str | Path,
     output: str | Path | None,
@@ -358,12 +367,14 @@ def group_file(
     :func:`group_chunks` (in this process, with the next chunk read on a thread meanwhile, or on ``workers``
     processes) → :class:`drgpay.io.ResultWriter` on a writer thread. Memory is bounded by a few chunks of
     ``chunk_rows`` rows (default :func:`default_chunk_rows`), whatever the file size. ``on_chunk(chunk, result)``
-    is called after each chunk, in order (progress bars, previews).
+    is called after each chunk, in order (progress bars, previews). ``only_results`` writes the case id (when the
+    input has one) and the result columns, not the other input columns.
     """
     status: Counter[str] = Counter()
     reason: Counter[str] = Counter()
     rows = 0
     writer: BackgroundWriter | None = None
+    kept: list[Any] = []
     try:
         rows_per_chunk = chunk_rows or default_chunk_rows(workers)
         if resolve_workers(workers) == 1:  # group while the next chunk is read; small chunks at start and end
@@ -387,7 +398,11 @@ def group_file(
             if output is not None:
                 if writer is None:  # statistics for the result columns (see ResultWriter)
                     writer = BackgroundWriter(ResultWriter(output, statistics=result.columns))
-                writer.write(result if only_results else (chunk, result))
+                    kept = _id_column(chunk, columns) if only_results else []
+                if not only_results:
+                    writer.write((chunk, result))
+                else:
+                    writer.write((chunk[kept], result) if kept else result)
             del chunk, result
     except BaseException:
         if writer is not None:
