@@ -170,13 +170,14 @@ def test_half_up_not_bankers() -> None:
     offset=st.sampled_from(["tie", "below", "above", "random"]),
     noise=st.integers(0, 10**12),
 )
-def test_divide_half_up_equals_rounding_the_exact_fraction(
+def test_div_round_half_up_equals_rounding_the_exact_fraction(
     quotient: int, divisor: int, offset: str, noise: int
 ) -> None:
     """Array division of Python ints rounds half away from zero exactly, ties included, at any size."""
     from fractions import Fraction
 
-    from drgpay.payment._exact import divide_half_up, fraction_round_half_up
+    from drgpay.money import div_round_half_up
+    from drgpay.payment._exact import fraction_round_half_up
 
     den = 2 * divisor  # even, so exact halves exist
     num = (
@@ -186,6 +187,8 @@ def test_divide_half_up_equals_rounding_the_exact_fraction(
     for numerator, denominator in ((num, den), (-num, den), (num, -den), (-num, -den)):
         expected = int(fraction_round_half_up(Fraction(numerator, denominator)))
         if abs(expected) < 2**63:  # the result is int64 fen
-            got = divide_half_up(np.array([numerator], dtype=object), np.array([denominator], dtype=object))
+            got = div_round_half_up(
+                np.array([numerator], dtype=object), np.array([denominator], dtype=object)
+            )
             assert int(got[0]) == expected
-            assert int(divide_half_up(np.array([numerator], dtype=object), denominator)[0]) == expected
+            assert int(div_round_half_up(np.array([numerator], dtype=object), denominator)[0]) == expected

@@ -236,7 +236,8 @@ def div_round_half_up(numerator: Any, denominator: Any) -> Any:
     """Integer division rounded half up (ties away from zero); exact for Python ints, vectorised for arrays.
 
     ``div_round_half_up(5, 2) == 3``, ``div_round_half_up(-5, 2) == -3``. A zero denominator raises
-    :class:`ZeroDivisionError`. Array inputs are int64; magnitudes must stay below 2**62.
+    :class:`ZeroDivisionError`. Arrays are int64 (magnitudes below 2**62), or object arrays of Python ints, exact
+    at any size (products of amounts and exact fractions); the result is int64.
     """
     return _divide(numerator, denominator, half_up=True)
 
@@ -263,14 +264,15 @@ def _divide(numerator: Any, denominator: Any, *, half_up: bool) -> Any:
         if half_up and 2 * r >= abs(d):
             q += 1
         return q if (n >= 0) == (d > 0) or q == 0 else -q
-    n_arr = np.asarray(numerator, dtype=np.int64)
-    d_arr = np.asarray(denominator, dtype=np.int64)
+    exact = any(isinstance(x, np.ndarray) and x.dtype.kind == "O" for x in (numerator, denominator))
+    n_arr = np.asarray(numerator, dtype=object if exact else np.int64)
+    d_arr = np.asarray(denominator, dtype=object if exact else np.int64)
     if (d_arr == 0).any():
         raise ZeroDivisionError("division by zero")
     an, ad = np.abs(n_arr), np.abs(d_arr)
-    q_arr, r_arr = np.divmod(an, ad)
+    q_arr = an // ad
     if half_up:
-        q_arr = q_arr + (2 * r_arr >= ad)
+        q_arr = q_arr + (2 * (an - q_arr * ad) >= ad)
     negative = (n_arr < 0) != (d_arr < 0)
     return np.where(negative, -q_arr, q_arr).astype(np.int64)
 

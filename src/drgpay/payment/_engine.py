@@ -22,10 +22,10 @@ import attrs
 import numpy as np
 import pandas as pd
 
+from drgpay.money import div_round_half_up
 from drgpay.payment._exact import (
     ceil_int,
     decimal_to_fen,
-    divide_half_up,
     exact_ints,
     fen_array_to_yuan,
     fen_to_decimal,
@@ -370,7 +370,7 @@ def round_fen(value: Decimal | Fraction) -> int:
 def times_ratio(fen: np.ndarray, ratio: Decimal) -> np.ndarray:
     """Amounts in fen × an exact ratio, each rounded once, half up (vectorised, exact)."""
     num, den = Fraction(ratio).as_integer_ratio()
-    return divide_half_up(exact_ints(fen) * num, den)
+    return div_round_half_up(exact_ints(fen) * num, den)
 
 
 #: How a fallback's "weight" is priced for one row: (unit price per weight or point, description) or a reason.
@@ -622,7 +622,7 @@ def split_and_finish(w: Work, policy: DrgPolicy | DipPolicy, amount_column: str)
     else:
         fund_ok = w.std_ok & patient_ok & w.cost_ok & w.fund_ok
         share = np.flatnonzero(fund_ok & (w.cost != 0))  # nothing paid by the fund of a zero cost
-        fund[share] = divide_half_up(
+        fund[share] = div_round_half_up(
             exact_ints(w.std[share]) * exact_ints(w.fund_fen[share]), exact_ints(w.cost[share])
         )
     surplus_ok = w.std_ok & w.cost_ok

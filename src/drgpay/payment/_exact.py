@@ -32,7 +32,6 @@ __all__ = [
     "dec",
     "dec_or_none",
     "decimal_to_fen",
-    "divide_half_up",
     "exact_ints",
     "fen_array_to_yuan",
     "fen_to_decimal",
@@ -119,21 +118,9 @@ def fraction_arrays(values: Sequence[Decimal | Fraction | int]) -> tuple[np.ndar
     """Exact numerators and denominators of ``values``, as arrays of Python ints (see :func:`exact_ints`)."""
     ratios = [v.as_integer_ratio() for v in values]  # Decimal, Fraction and int all give (n, d), d > 0
     return (
-        np.array([n for n, _ in ratios] or [], dtype=object),
-        np.array([d for _, d in ratios] or [], dtype=object),
+        np.array([n for n, _ in ratios], dtype=object),
+        np.array([d for _, d in ratios], dtype=object),
     )
-
-
-def divide_half_up(numerator: np.ndarray, denominator: np.ndarray | int) -> np.ndarray:
-    """``numerator / denominator`` for arrays of Python ints (see :func:`exact_ints`), rounded once, half away
-    from zero (what :func:`fraction_round_half_up` does for one value), as int64 fen."""
-    num = np.asarray(numerator, dtype=object)
-    den = np.asarray(denominator, dtype=object)
-    magnitude, divisor = np.abs(num), np.abs(den)
-    whole = magnitude // divisor
-    whole = whole + (2 * (magnitude - whole * divisor) >= divisor)
-    negative = (num < 0) != (den < 0)
-    return np.where(negative, -whole, whole).astype(np.int64)
 
 
 def floor_int(value: Decimal) -> int:

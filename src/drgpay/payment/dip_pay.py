@@ -22,11 +22,11 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
+from drgpay.money import div_round_half_up
 from drgpay.payment import _engine as eng
 from drgpay.payment._engine import Tracer, round_fen, yuan
 from drgpay.payment._exact import (
     dec,
-    divide_half_up,
     exact_ints,
     fraction_arrays,
     round_half_up,
@@ -84,14 +84,14 @@ def _deviation_points(
     # r = cost_fen / (100 · basis); slope·r + intercept over the common denominator 100 · b_num · slope · icpt
     inner = slope_num * exact_ints(cost) * b_den * icpt_den + icpt_num * slope_den * 100 * b_num
     denominator = s_den * slope_den * 100 * b_num * icpt_den
-    return np.maximum(divide_half_up(s_num * inner * 10**places, denominator), 0)
+    return np.maximum(div_round_half_up(s_num * inner * 10**places, denominator), 0)
 
 
 def _points_times_unit(points: np.ndarray, unit: Fractions, combo: np.ndarray, places: int) -> np.ndarray:
     """Standards in fen: points (units of ``10**-places``) × yuan per point of each row's combination, exact,
     rounded once half up."""
     u_num, u_den = (part[combo] for part in unit)
-    return divide_half_up(exact_ints(points) * u_num * 100, u_den * 10**places)
+    return div_round_half_up(exact_ints(points) * u_num * 100, u_den * 10**places)
 
 
 def _rule_points(
@@ -124,7 +124,7 @@ def _rule_points(
         whole = l_num * m_den >= l_den * m_num  # LOS at or beyond the mean: the full points
         num = np.where(whole, p_num, p_num * l_num * m_den)
         den = np.where(whole, p_den, p_den * l_den * m_num)
-    scaled = divide_half_up(num * 10**places, den)  # points in units of 10**-places
+    scaled = div_round_half_up(num * 10**places, den)  # points in units of 10**-places
     w.amount[idx] = np.where(paid, scaled / 10**places, np.nan)
     w.std[idx[paid]] = _points_times_unit(scaled[paid], unit, combo[paid], places)
     w.std_ok[idx[paid]] = True

@@ -28,9 +28,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from drgpay.money import div_round_half_up
 from drgpay.payment import _engine as eng
 from drgpay.payment._engine import Tracer, round_fen, yuan
-from drgpay.payment._exact import dec, divide_half_up, exact_ints, fen_to_decimal, fraction_arrays
+from drgpay.payment._exact import dec, exact_ints, fen_to_decimal, fraction_arrays
 from drgpay.payment.errors import PolicyError
 from drgpay.payment.keys import WILDCARD
 from drgpay.payment.policy import DrgPolicy, OutlierRule
@@ -174,7 +175,7 @@ class _Standards:
             u_num, u_den = fraction_arrays(units)
             num[priced] = w_num[group[priced]] * u_num[pair]
             den[priced] = w_den[group[priced]] * u_den[pair]
-        self.standard = divide_half_up(num * 100, den)
+        self.standard = div_round_half_up(num * 100, den)
         self.group = group
         #: exact thresholds in fen (numerator, denominator) per combination, by rule
         self._fen_thresholds: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -215,7 +216,7 @@ class _Standards:
         t_num, t_den = (part[combo] for part in self._fen_thresholds["high"])
         r_num, r_den = Fraction(ratio).as_integer_ratio()
         std, paid = exact_ints(standard), exact_ints(cost)
-        return divide_half_up(std * t_den * r_den + (paid * t_den - t_num) * r_num, t_den * r_den)
+        return div_round_half_up(std * t_den * r_den + (paid * t_den - t_num) * r_num, t_den * r_den)
 
     def threshold(self, c: int, rule: OutlierRule) -> Decimal:
         """The threshold of combination ``c`` in yuan, as the policy's decimals give it (for traces)."""
