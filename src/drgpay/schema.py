@@ -273,7 +273,7 @@ def _parse_sex(values: pd.Series | None, n: int) -> tuple[np.ndarray, np.ndarray
         out[num == 2] = 2
         bad = ~(np.isnan(num) | np.isin(num, [0, 1, 2, 9]))
         return out, bad
-    codes, uniques = _factorize(values)
+    codes, uniques = _factorize(_to_arrow_strings(values))
     mapped = np.array(
         [_SEX_MAP.get(re.sub(r"\.0$", "", str(u).strip().upper()), -1) for u in uniques] + [0], dtype=np.int8
     )
@@ -283,9 +283,9 @@ def _parse_sex(values: pd.Series | None, n: int) -> tuple[np.ndarray, np.ndarray
     return sex, bad
 
 
-def _factorize(values: pd.Series) -> tuple[np.ndarray, list[Any]]:
+def _factorize(text: pa.Array) -> tuple[np.ndarray, list[Any]]:
     """Codes (-1 for missing) and distinct values of a text column, via Arrow's hash kernel."""
-    encoded = pc.dictionary_encode(as_array(_to_arrow_strings(values)))
+    encoded = pc.dictionary_encode(text)
     codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.intp)
     return codes, encoded.dictionary.to_pylist()
 
@@ -300,11 +300,12 @@ def _parse_number(values: pd.Series | None, n: int, name: str) -> tuple[np.ndarr
         return _within(values.to_numpy(dtype=np.float64), lo, hi)
     if pd.api.types.is_numeric_dtype(values.dtype):
         return _within(values.to_numpy(dtype=np.float64, na_value=np.nan), lo, hi)
-    plain = _plain_numbers(values)
+    arr = _to_arrow_strings(values)
+    plain = _plain_numbers(arr)
     if plain is not None:
         return _within(plain, lo, hi)
     # parse and check each distinct text once: ages, days and codes repeat across millions of rows
-    codes, uniques = _factorize(values)
+    codes, uniques = _factorize(arr)
     text = pd.Series(uniques, dtype="string").str.strip()
     present = (text.notna() & (text != "")).to_numpy(dtype=bool, na_value=False)
     coerced: pd.Series = pd.to_numeric(text.where(pd.Series(present, index=text.index)), errors="coerce")
@@ -314,10 +315,9 @@ def _parse_number(values: pd.Series | None, n: int, name: str) -> tuple[np.ndarr
     return parsed[codes], (unreadable | outside)[codes]
 
 
-def _plain_numbers(values: pd.Series) -> np.ndarray | None:
+def _plain_numbers(arr: pa.Array) -> np.ndarray | None:
     """A text column of plain numbers and missing cells, parsed in one Arrow cast (NaN for missing); None when a
     cell needs the careful path of :func:`_parse_number` (spaces, empty text, words, ``nan`` written out)."""
-    arr = _to_arrow_strings(values)
     try:
         num = pc.cast(arr, pa.float64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
