@@ -398,11 +398,8 @@ def group_file(
             if output is not None:
                 if writer is None:  # statistics for the result columns (see ResultWriter)
                     writer = BackgroundWriter(ResultWriter(output, statistics=result.columns))
-                    kept = _id_column(chunk, columns) if only_results else []
-                if not only_results:
-                    writer.write((chunk, result))
-                else:
-                    writer.write((chunk[kept], result) if kept else result)
+                    kept = _id_column(chunk, columns) if only_results else list(chunk.columns)
+                writer.write((chunk[kept], result) if kept else result)
             del chunk, result
     except BaseException:
         if writer is not None:
