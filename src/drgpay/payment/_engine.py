@@ -24,12 +24,10 @@ import pandas as pd
 
 from drgpay.money import div_round_half_up
 from drgpay.payment._exact import (
-    ceil_int,
     decimal_to_fen,
     exact_ints,
     fen_array_to_yuan,
     fen_to_decimal,
-    floor_int,
     fraction_round_half_up,
     yuan_array_to_fen,
 )
@@ -500,16 +498,21 @@ def unpaid_stage(
         w.trace(unpaid, text)
 
 
-def high_bound(t: Decimal, inclusive: bool) -> int:
-    """Smallest cost in fen that counts as high for a threshold of ``t`` yuan (exact)."""
-    t_fen = t * 100
-    return ceil_int(t_fen) if inclusive else floor_int(t_fen) + 1
+def high_bounds(t_num: np.ndarray, t_den: np.ndarray, inclusive: bool) -> np.ndarray:
+    """Smallest cost in fen that counts as high, for thresholds of ``t_num / t_den`` fen (exact; arrays of
+    Python ints, see :func:`~drgpay.payment._exact.exact_ints`)."""
+    floor, ceil = _floor_ceil(t_num, t_den)
+    return np.asarray(ceil if inclusive else floor + 1, dtype="int64")
 
 
-def low_bound(t: Decimal, inclusive: bool) -> int:
-    """Largest cost in fen that counts as low for a threshold of ``t`` yuan (exact)."""
-    t_fen = t * 100
-    return floor_int(t_fen) if inclusive else ceil_int(t_fen) - 1
+def low_bounds(t_num: np.ndarray, t_den: np.ndarray, inclusive: bool) -> np.ndarray:
+    """Largest cost in fen that counts as low, for thresholds of ``t_num / t_den`` fen (exact)."""
+    floor, ceil = _floor_ceil(t_num, t_den)
+    return np.asarray(floor if inclusive else ceil - 1, dtype="int64")
+
+
+def _floor_ceil(num: np.ndarray, den: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return num // den, -((-num) // den)
 
 
 def apply_amounts(

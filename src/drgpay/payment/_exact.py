@@ -10,15 +10,15 @@ exactly 1,234,567 fen. Amounts go back to DataFrames as the float nearest the ex
 100``), so ``to_fen(float_value)`` recovers the integer exactly.
 
 The general helpers come from :mod:`drgpay.money` (same rule, same float reading); this module adds what
-payment needs on top: masks for missing amounts, exact rational rounding, and floor/ceiling of exact
-thresholds.
+payment needs on top: masks for missing amounts, exact rational rounding, and exact fractions over arrays
+(numerators and denominators as Python ints) for amounts computed a column at a time.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from fractions import Fraction
 
 import numpy as np
@@ -28,7 +28,6 @@ from drgpay import money
 
 __all__ = [
     "CTX",
-    "ceil_int",
     "dec",
     "dec_or_none",
     "decimal_to_fen",
@@ -36,7 +35,6 @@ __all__ = [
     "fen_array_to_yuan",
     "fen_to_decimal",
     "fen_to_yuan",
-    "floor_int",
     "fraction_arrays",
     "fraction_round_half_up",
     "round_half_up",
@@ -121,16 +119,6 @@ def fraction_arrays(values: Sequence[Decimal | Fraction | int]) -> tuple[np.ndar
         np.array([n for n, _ in ratios], dtype=object),
         np.array([d for _, d in ratios], dtype=object),
     )
-
-
-def floor_int(value: Decimal) -> int:
-    """Largest integer ≤ ``value`` (exact)."""
-    return int(value.to_integral_value(rounding=ROUND_FLOOR))
-
-
-def ceil_int(value: Decimal) -> int:
-    """Smallest integer ≥ ``value`` (exact)."""
-    return int(value.to_integral_value(rounding=ROUND_CEILING))
 
 
 def yuan_array_to_fen(values: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

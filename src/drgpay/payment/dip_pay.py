@@ -16,6 +16,7 @@ standard is points × point value × coefficient, exact, rounded once to the fen
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from fractions import Fraction
 
@@ -85,6 +86,21 @@ def _deviation_points(
     inner = slope_num * exact_ints(cost) * b_den * icpt_den + icpt_num * slope_den * 100 * b_num
     denominator = s_den * slope_den * 100 * b_num * icpt_den
     return np.maximum(div_round_half_up(s_num * inner * 10**places, denominator), 0)
+
+
+def _band_bounds(
+    band: DeviationBand | None,
+    basis: Fractions,
+    bounds: Callable[[np.ndarray, np.ndarray, bool], np.ndarray],
+    unreachable: int,
+) -> np.ndarray:
+    """Cost bounds in fen per combination for a deviation band (threshold × basis), or ``unreachable`` without
+    one; ``bounds`` is :func:`~drgpay.payment._engine.high_bounds` or ``low_bounds``."""
+    b_num, b_den = basis
+    if band is None:
+        return np.full(len(b_num), unreachable, dtype="int64")
+    t_num, t_den = band.threshold.as_integer_ratio()
+    return bounds(t_num * b_num * 100, t_den * b_den, band.inclusive)
 
 
 def _points_times_unit(points: np.ndarray, unit: Fractions, combo: np.ndarray, places: int) -> np.ndarray:
@@ -198,8 +214,6 @@ def pay_dip(cases: pd.DataFrame, policy: DipPolicy, tracer: Tracer | None = None
     basis_c: list[Decimal | None] = [None] * k
     points_c: list[Decimal] = [Decimal(0)] * k
     std_c = np.zeros(k, dtype="int64")
-    hi_c = np.full(k, np.iinfo("int64").max, dtype="int64")
-    lo_c = np.full(k, np.iinfo("int64").min, dtype="int64")
     missing_mean: set[str] = set()
     for c, (code_obj, pv, cid, aid) in enumerate(combos):
         code = str(code_obj)
@@ -217,17 +231,17 @@ def pay_dip(cases: pd.DataFrame, policy: DipPolicy, tracer: Tracer | None = None
         if group.mean_cost is None or group.mean_cost <= 0:
             missing_mean.add(code)
             continue
-        basis = group.mean_cost * (coef[0] if policy.deviation_basis == "mean_cost_x_level" else 1)
-        basis_c[c] = basis
-        if policy.high is not None:
-            hi_c[c] = eng.high_bound(policy.high.threshold * basis, policy.high.inclusive)
-        if policy.low is not None:
-            lo_c[c] = eng.low_bound(policy.low.threshold * basis, policy.low.inclusive)
+        basis_c[c] = group.mean_cost * (coef[0] if policy.deviation_basis == "mean_cost_x_level" else 1)
     if missing_mean:
         raise PolicyError(
             f"policy {policy.name!r}: the deviation rule needs each group's mean_cost; missing for "
             f"{', '.join(sorted(missing_mean))}"
         )
+    # per combination, as exact fractions for the row-wise arithmetic below
+    exact_score, exact_unit, exact_points = (fraction_arrays(v) for v in (score_c, unit_c, points_c))
+    exact_basis = fraction_arrays([b if b is not None else 1 for b in basis_c])
+    hi_c = _band_bounds(policy.high, exact_basis, eng.high_bounds, np.iinfo("int64").max)
+    lo_c = _band_bounds(policy.low, exact_basis, eng.low_bounds, np.iinfo("int64").min)
     points_f = np.array([float(x) for x in points_c])
     w.amount[rows] = points_f[inverse]
     traced = w.tracer is not None and rows[0] == 0
@@ -243,9 +257,6 @@ def pay_dip(cases: pd.DataFrame, policy: DipPolicy, tracer: Tracer | None = None
 
     decided = np.zeros(len(rows), dtype=bool)
     groups = [str(combo[0]) for combo in combos]
-    # per combination, as exact fractions for the row-wise arithmetic below
-    exact_score, exact_unit, exact_points = (fraction_arrays(v) for v in (score_c, unit_c, points_c))
-    exact_basis = fraction_arrays([b if b is not None else 1 for b in basis_c])
     for crule, hits in eng.case_rule_matches(w, policy.case_rules, rows, decided):
         if crule.method in ("by_item", "cost_ratio"):
             eng.apply_amounts(w, rows[hits], crule.method, crule.ratio, std_c[inverse[hits]])

@@ -186,12 +186,10 @@ class _Standards:
                 continue
             t_num, t_den = self._thresholds(rule, weights)
             self._fen_thresholds[name] = (t_num, t_den)
-            floor = t_num // t_den
-            ceil = -((-t_num) // t_den)
-            if name == "high":  # smallest cost in fen that counts as high
-                self.high_bound = np.asarray(ceil if rule.inclusive else floor + 1, dtype="int64")
-            else:  # largest cost in fen that counts as low
-                self.low_bound = np.asarray(floor if rule.inclusive else ceil - 1, dtype="int64")
+            if name == "high":
+                self.high_bound = eng.high_bounds(t_num, t_den, rule.inclusive)
+            else:
+                self.low_bound = eng.low_bounds(t_num, t_den, rule.inclusive)
 
     def _thresholds(self, rule: OutlierRule, weights: list[Decimal | None]) -> tuple[np.ndarray, np.ndarray]:
         m_num, m_den = fraction_arrays([rule.multiplier_for(x) for x in weights])
@@ -199,8 +197,7 @@ class _Standards:
         if rule.basis == "standard":
             return m_num * exact_ints(self.standard), m_den
         means = [gw.mean_cost if gw is not None else None for gw in self.entries]
-        used = np.unique(self.group)
-        missing = sorted(str(self.codes[g]) for g in used if means[g] is None)
+        missing = sorted(str(code) for code, mean in zip(self.codes, means, strict=True) if mean is None)
         if missing:
             raise PolicyError(
                 f"policy {self.policy.name!r}: outlier basis is mean_cost but group(s) "
