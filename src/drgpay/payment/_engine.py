@@ -24,10 +24,12 @@ import pandas as pd
 
 from drgpay.money import div_round_half_up
 from drgpay.payment._exact import (
+    dec,
     decimal_to_fen,
     exact_ints,
     fen_array_to_yuan,
     fen_to_decimal,
+    fraction_arrays,
     fraction_round_half_up,
     yuan_array_to_fen,
 )
@@ -496,6 +498,23 @@ def unpaid_stage(
         unpaid = w.pending() & mask
         w.assign(unpaid, "excluded", reason)
         w.trace(unpaid, text)
+
+
+def per_diem_share(
+    los: np.ndarray, mean_los: Sequence[Decimal | None], of: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """min(1, LOS / mean LOS) of each row, exact (numerators, denominators), and whether the row has a mean LOS.
+
+    ``mean_los`` holds one value per group (None or not positive: none) and ``of`` each row's group; a LOS is
+    read as its shortest decimal, once per distinct value.
+    """
+    usable = [m if m is not None and m > 0 else None for m in mean_los]
+    known = np.array([m is not None for m in usable], dtype=bool)[of]
+    m_num, m_den = (part[of] for part in fraction_arrays([m or 1 for m in usable]))
+    day_of, days = pd.factorize(los)
+    l_num, l_den = (part[day_of] for part in fraction_arrays([dec(float(x)) for x in days]))
+    whole = l_num * m_den >= l_den * m_num  # at or beyond the mean: the full amount
+    return np.where(whole, 1, l_num * m_den), np.where(whole, 1, l_den * m_num), known
 
 
 def high_bounds(t_num: np.ndarray, t_den: np.ndarray, inclusive: bool) -> np.ndarray:

@@ -132,14 +132,9 @@ def _rule_points(
         num, den = p_num * r_num, p_den * r_den
         paid = np.ones(len(idx), dtype=bool)
     else:
-        means = [m if (m := policy.scores[g].mean_los) is not None and m > 0 else None for g in groups]
-        paid = np.array([m is not None for m in means], dtype=bool)[combo]
-        m_num, m_den = (part[combo] for part in fraction_arrays([m or 1 for m in means]))
-        day_of, days = pd.factorize(w.los[idx])
-        l_num, l_den = (part[day_of] for part in fraction_arrays([dec(float(x)) for x in days]))
-        whole = l_num * m_den >= l_den * m_num  # LOS at or beyond the mean: the full points
-        num = np.where(whole, p_num, p_num * l_num * m_den)
-        den = np.where(whole, p_den, p_den * l_den * m_num)
+        means = [policy.scores[g].mean_los for g in groups]
+        s_num, s_den, paid = eng.per_diem_share(w.los[idx], means, combo)
+        num, den = p_num * s_num, p_den * s_den
     scaled = div_round_half_up(num * 10**places, den)  # points in units of 10**-places
     w.amount[idx] = np.where(paid, scaled / 10**places, np.nan)
     w.std[idx[paid]] = _points_times_unit(scaled[paid], unit, combo[paid], places)

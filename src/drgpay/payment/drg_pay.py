@@ -30,7 +30,7 @@ import pandas as pd
 
 from drgpay.money import div_round_half_up
 from drgpay.payment import _engine as eng
-from drgpay.payment._engine import Tracer, round_fen, yuan
+from drgpay.payment._engine import Tracer, yuan
 from drgpay.payment._exact import dec, exact_ints, fen_to_decimal, fraction_arrays
 from drgpay.payment.errors import PolicyError
 from drgpay.payment.keys import WILDCARD
@@ -119,20 +119,13 @@ def _threshold(
 
 
 def _per_diem(w: eng.Work, policy: DrgPolicy, rule: str, idx: np.ndarray, standard: np.ndarray) -> None:
-    """Per diem for rows ``idx``: group standard × min(1, LOS / the group's mean LOS), rounded once to the fen,
-    computed exactly once per distinct (group, standard, LOS); rows whose group has no mean LOS are excluded."""
-    inverse, combos = eng.factorize_rows(w.group[idx], standard, w.los[idx])
-    fen = np.zeros(len(combos), dtype="int64")
-    ok = np.zeros(len(combos), dtype=bool)
-    for c, (code, standard_fen, los) in enumerate(combos):
-        gw = policy.weights.get(str(code))
-        if gw is None or gw.mean_los is None or gw.mean_los <= 0:
-            continue
-        share = min(Fraction(1), Fraction(dec(float(los))) / Fraction(gw.mean_los))
-        fen[c] = round_fen(Fraction(fen_to_decimal(int(standard_fen))) * share)
-        ok[c] = True
-    paid = ok[inverse]
-    w.std[idx[paid]] = fen[inverse[paid]]
+    """Per diem for rows ``idx``: group standard × min(1, LOS / the group's mean LOS), exact, rounded once to the
+    fen; rows whose group has no mean LOS are excluded."""
+    group_of, codes = pd.factorize(w.group[idx])
+    means = [gw.mean_los if (gw := policy.weights.get(str(code))) is not None else None for code in codes]
+    s_num, s_den, paid = eng.per_diem_share(w.los[idx], means, group_of)
+    fen = div_round_half_up(exact_ints(standard) * s_num, s_den)
+    w.std[idx[paid]] = fen[paid]
     w.std_ok[idx[paid]] = True
     w.case_type[idx[~paid]] = "excluded"
     w.reason[idx[~paid]] = f"rule:{rule};no_mean_los"
