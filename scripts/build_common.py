@@ -21,11 +21,13 @@ from drgpay.codes import normalize_code  # noqa: E402
 from drgpay.definitions.tables import TABLE_SPECS  # noqa: E402
 
 __all__ = [
+    "ALGORITHM_DEFAULTS",
     "REPO",
     "Table",
     "build_main",
     "default_raw_dir",
     "normalize_code",
+    "operating_room_set",
     "read_code_list",
     "read_csv",
     "read_lines",
@@ -34,6 +36,21 @@ __all__ = [
     "short",
     "write_grouper",
 ]
+
+
+#: The ``[algorithm]`` section of the national CHS-DRG groupers: scheme constants, then the documented choice for
+#: each place where the NHSA text leaves room (docs/algorithm.md, "Choices where the text leaves room").
+ALGORITHM_DEFAULTS: dict[str, object] = {
+    "newborn_max_age_days": 28,
+    "infant_max_age_days": 364,
+    "mdcz_min_regions": 2,
+    "premdc_order": ["MDCA", "MDCP", "MDCY", "MDCZ"],
+    "newborn_unmatched": "mdc",
+    "newborn_birth_weight": "optional",
+    "mdca_without_principal_dx": False,
+    "sex_conflict": "ungroupable",
+    "ambiguous_procedure": "principal",
+}
 
 
 def default_raw_dir() -> Path:
@@ -175,3 +192,38 @@ def write_grouper(
     for path in folder.iterdir():
         if path.is_file() and path.name not in written:
             path.unlink()
+
+
+#: 国临版 procedure categories that are not operations (the others: 手术, 介入治疗).
+NOT_OPERATIONS = ("治疗性操作", "诊断性操作")
+
+
+def operating_room_set(
+    lists: Iterable[tuple[str, str, Iterable[str]]], category: Mapping[str, str], skip_mdc: str = "MDCA"
+) -> tuple[set[str], list[str]]:
+    """The operating-room procedures from ADRG procedure lists ``(kind, mdc, codes)``, and report lines.
+
+    A procedure is an operating-room one when a surgical ADRG (外科, 2nd letter A–J) outside ``skip_mdc`` lists it,
+    no operative ADRG (非手术室操作, K–Q) lists it, and the national clinical classification (``category``: 国临版
+    手术操作分类 through the crosswalk to 医保版 2.0) does not class it as 治疗性操作 or 诊断性操作.
+    """
+    surgical: set[str] = set()
+    operative: set[str] = set()
+    for kind, mdc, codes in lists:
+        if kind == "surgical" and mdc != skip_mdc:
+            surgical.update(codes)
+        elif kind == "operative":
+            operative.update(codes)
+    by_operative = surgical & operative
+    by_category = {c for c in surgical - operative if category.get(c) in NOT_OPERATIONS}
+    chosen = surgical - by_operative - by_category
+    counts = {cat: sum(1 for c in chosen if category.get(c, "") == cat) for cat in ("手术", "介入治疗", "")}
+    return chosen, [
+        f"- procedures in a surgical ADRG's list outside {skip_mdc}: {len(surgical)}",
+        f"- left out as also listed by an operative (非手术室操作) ADRG: {len(by_operative)}: "
+        + short(sorted(by_operative), 30),
+        f"- left out as 治疗性操作 / 诊断性操作 in the 国临 classification: {len(by_category)}: "
+        + short(sorted(by_category), 30),
+        f"- operating-room procedures: {len(chosen)} (国临 手术: {counts['手术']}, 介入治疗: {counts['介入治疗']}, "
+        f"no category: {counts['']})",
+    ]

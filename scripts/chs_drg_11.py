@@ -12,7 +12,16 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from build_common import normalize_code, read_code_list, read_lines, scheme_tables, write_grouper
+from build_common import (
+    ALGORITHM_DEFAULTS,
+    normalize_code,
+    operating_room_set,
+    read_code_list,
+    read_lines,
+    scheme_tables,
+    write_grouper,
+)
+from dip_20 import Categories
 
 RULES = "opendrg_drg_rules/CHS_DRG_11"
 ICD = "opendrg_drg_datas/ICD/dataset"
@@ -54,6 +63,17 @@ NAME_CLAUSES: dict[str, list[tuple[str, str, str]]] = {
 #: Extra alternatives the names state: AH1 is also entered by invasive ventilation ≥ 96 hours recorded as hours.
 NAME_ALTERNATIVES: dict[str, list[list[tuple[str, str, str]]]] = {
     "AH1": [[("ventilation_hours", "96", "")]],
+}
+#: ADRGs whose 2nd letter says surgical (A–J) but which are treatment groups, not operations: MDCR's chemotherapy,
+#: radiotherapy, interventional and targeted/immune therapy groups (their lists are 99.25 / 99.28 / 92.2x …). CHS-DRG
+#: 2.0 recodes the same groups in the operative range (RK1, RK2, RL1/RL2, RM1, RN1, RN2), which settles the reading.
+KIND_OVERRIDES = {
+    "RB1": "operative",
+    "RB2": "operative",
+    "RC1": "operative",
+    "RD1": "operative",
+    "RE1": "operative",
+    "RG1": "operative",
 }
 #: Sex-restricted MDCs (the national text names them by title: 男性 / 女性生殖系统, 妊娠、分娩及产褥期).
 MDC_SEX = {"MDCM": "M", "MDCN": "F", "MDCO": "F"}
@@ -236,9 +256,8 @@ def build(raw: Path, out: Path) -> None:
     # -- ADRGs -----------------------------------------------------------------------------------------------
     adrgs = [a for m in mdcs for a in m.adrgs]
     kinds = {**dict.fromkeys("ABCDEFGHIJ", "surgical"), **dict.fromkeys("KLMNOPQ", "operative")}
-    adrg_rows = [
-        (a.code, a.mdc, adrg_names.get(a.code, a.name), kinds.get(a.code[1], "medical")) for a in adrgs
-    ]
+    kind_of = {a.code: KIND_OVERRIDES.get(a.code, kinds.get(a.code[1], "medical")) for a in adrgs}
+    adrg_rows = [(a.code, a.mdc, adrg_names.get(a.code, a.name), kind_of[a.code]) for a in adrgs]
     clause_rows = [(a.code, *c) for a in adrgs for c in adrg_clauses(a)]
     code_rows = [(a.code, s, c) for a in adrgs for s, c in adrg_codes(a)]
     missing_names = sorted(set(adrg_names) ^ {a.code for a in adrgs})
@@ -249,7 +268,7 @@ def build(raw: Path, out: Path) -> None:
     qy_rows = [
         (m.code, f"{m.code[3]}QY", f"{m.name}歧义组")
         for m in mdcs
-        if m.code != "MDCA" and any(kinds.get(a.code[1]) == "surgical" for a in m.adrgs)
+        if m.code != "MDCA" and any(kind_of[a.code] == "surgical" for a in m.adrgs)
     ]
     # -- CC / MCC / exclusion tables ---------------------------------------------------------------------------
     mcc = parse_cc(rules / "5_MCC.txt")
@@ -277,14 +296,17 @@ def build(raw: Path, out: Path) -> None:
         dx_names[code] = ""
     for code in proc_only_in_tables:
         proc_names[code] = ""
-    operating_room = {
-        c
-        for a, s, c in code_rows
-        if kinds.get(a[1]) == "surgical"
-        and not a.startswith("A")
-        and section_role[(a, s)] == "principal_proc"
-    }
-    grey = sorted(set(read_code_list(raw / ICD / "ICD10医保版v2.0灰码.dat")))
+    proc_lists: dict[str, set[str]] = {a.code: set() for a in adrgs}
+    for a, s, c in code_rows:
+        if section_role[(a, s)] not in dx_roles:
+            proc_lists[a].add(c)
+    operating_room, or_lines = operating_room_set(
+        ((kind_of[a.code], a.mdc, proc_lists[a.code]) for a in adrgs), Categories(raw).category
+    )
+    grey_20 = sorted(set(read_code_list(raw / ICD / "ICD10医保版v2.0灰码.dat")))
+    principal_11 = {c for _, c, _ in mdc_dx_rows}
+    grey = [c for c in grey_20 if c not in principal_11]
+    grey_listed = [c for c in grey_20 if c in principal_11]
 
     report += [
         f"- ADRG clause rows: {len(clause_rows)}; ADRG code rows: {len(code_rows)}",
@@ -292,8 +314,7 @@ def build(raw: Path, out: Path) -> None:
         f"- MCC rows: {len(mcc)}, CC rows: {len(cc)}, codes in both lists: {len(both)}",
         f"- exclusion tables defined: {len(tables_defined)}, referenced by CC/MCC: {len(tables_used)}",
         f"- accepted diagnosis codes: {len(dx_names)}; procedure codes: {len(proc_names)}",
-        f"- operating-room procedures (principal-procedure lists of surgical ADRGs outside MDCA): {len(operating_room)}",
-        f"- grey principal-diagnosis codes (医保版 2.0 灰码): {len(grey)}",
+        f"- grey principal-diagnosis codes (医保版 2.0 灰码 not listed as principal by a 1.1 MDC table): {len(grey)}",
         "",
         "## Reconciliation with the published 26 MDC / 376 ADRG / 628 DRG",
         "",
@@ -313,6 +334,23 @@ def build(raw: Path, out: Path) -> None:
         + (", ".join(proc_only_in_tables[:40]) + (" …" if len(proc_only_in_tables) > 40 else "") or "none"),
         "",
         "These codes are kept (accepted) because the official tables use them.",
+        "",
+        "## Grey codes",
+        "",
+        "The grey list is the 医保版 2.0 one (no 1.1-era list is public). A code the 1.1 MDC principal-diagnosis",
+        "tables themselves list is a valid 1.1 principal diagnosis and is not refused as grey: "
+        f"{len(grey_listed)} codes left out of `grey_dx.csv`: {', '.join(grey_listed[:40])}"
+        + (" …" if len(grey_listed) > 40 else ""),
+        "",
+        "## Operating-room procedures (`proc_codes.operating_room`)",
+        "",
+        "Derived from the rules as for 2.0 (see `docs/algorithm.md`): the procedure lists of surgical ADRGs outside",
+        "MDCA, minus what an operative ADRG lists and what the 国临 classification calls 治疗性操作 / 诊断性操作.",
+        f"MDCR's {', '.join(KIND_OVERRIDES)} carry surgical letters but are chemotherapy, radiotherapy,",
+        "interventional and targeted-therapy groups (2.0 recodes them RK1, RK2, RL1/RL2, RM1, RN1, RN2): they are",
+        "operative here, so 99.25 / 99.28 / 92.2x never make a 歧义组.",
+        "",
+        *or_lines,
     ]
     assert not both, f"codes in both CC and MCC lists: {both[:5]}"
 
@@ -347,12 +385,7 @@ def build(raw: Path, out: Path) -> None:
         },
         tables,
         counts={"mdc": 26, "adrg": 376, "drg": 628, "note": ""},
-        algorithm={
-            "newborn_max_age_days": 28,
-            "infant_max_age_days": 364,
-            "mdcz_min_regions": 2,
-            "premdc_order": ["MDCA", "MDCP", "MDCY", "MDCZ"],
-        },
+        algorithm=ALGORITHM_DEFAULTS,
         sources=[
             {
                 "name": "CHS-DRG 1.1 rule tables, structured from the NHSA PDF",

@@ -1,12 +1,10 @@
 """Build ``groupers/chs-drg-2.0`` from the public CHS-DRG 2.0 sources in ``shared/data/raw``.
 
-What the sources give (see ``shared/data/raw/SOURCES.md``): the MDC principal-diagnosis tables
-(qweaszxcdf ``mdc_rules.json``), the DRG list, the CC/MCC lists and exclusion tables (extracted from
-OpenDRG's demo site) and the 医保版 2.0 code lists (OpenDRG/DRG_Datas). What they do not give yet: the
-ADRG entry rules (``adrg_rules.json``) and the official operating-room designation of procedures. The
-grouper is therefore written with ``status = "incomplete"``, empty clause tables and ``operating_room = 0``
-everywhere, so that the engine refuses to group with it rather than group wrongly. Every finding of the
-build goes to ``BUILD_REPORT.md`` in the folder.
+What the sources give (see ``shared/data/raw/SOURCES.md`` sections 3 and 5): the MDC principal-diagnosis tables
+and the ADRG entry rules parsed from the NHSA 2.0 document (qweaszxcdf ``mdc_rules.json``, ``adrg_rules.json``), the
+DRG list, the CC/MCC lists and exclusion tables (extracted from OpenDRG's demo site) and the 医保版 2.0 code lists
+(OpenDRG/DRG_Datas). The rule readings are in ``adrg_json.py``; every finding of the build goes to
+``BUILD_REPORT.md`` in the folder.
 """
 
 from __future__ import annotations
@@ -18,9 +16,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from adrg_json import (
+    AdrgRule,
+    add_name_conditions,
+    adrg_kind,
+    infant_principal_codes,
+    parse_rules,
+)
 from build_common import (
+    ALGORITHM_DEFAULTS,
     build_main,
     normalize_code,
+    operating_room_set,
     read_code_list,
     read_csv,
     read_lines,
@@ -28,12 +35,14 @@ from build_common import (
     short,
     write_grouper,
 )
+from dip_20 import Categories
 
 QWEASZ = "qweaszxcdf_chs_drg/src/data/drg-common/chs-2.0/generated"
 WEB = "opendrg_web_chs_drg_20"
 ICD = "opendrg_drg_datas/ICD/dataset"
 RULES_11 = "opendrg_drg_rules/CHS_DRG_11"
 MDCP_11 = "MDCP_新生儿及其他围产期新生儿疾病.dat"
+DRG_RULES = "qweaszxcdf_chs_drg/src/data/versions/chs-drg-2.0/generated/drg_rules.json"
 
 #: Sex-restricted MDCs (by title: 男性 / 女性生殖系统, 妊娠、分娩及产褥期).
 MDC_SEX = {"MDCM": "M", "MDCN": "F", "MDCO": "F"}
@@ -53,32 +62,26 @@ GROUPER = {
     "scheme": "chs-drg",
     "version": "2.0",
     "title": "CHS-DRG 2.0 (国家医疗保障局, 2024)",
-    "status": "incomplete",
-    "status_note": (
-        "The CHS-DRG 2.0 ADRG entry rules (adrg_rules.json) are not yet available in the public sources "
-        "used, so adrg_clause.csv and adrg_code.csv are empty and grouping with this grouper is refused. "
-        "The official 2.0 operating-room procedure designation is not available either (operating_room "
-        "is 0 for every procedure). The MDC, ADRG and DRG lists, CC/MCC lists, exclusion tables, code "
-        "lists and grey codes are complete."
-    ),
+    "status": "complete",
+    "status_note": "",
     "effective_from": "2024-07-23",
     "dx_code_system": "ICD-10 医保版 2.0",
     "proc_code_system": "ICD-9-CM-3 医保版 2.0",
     "extends": "",
 }
 COUNTS = {"mdc": 26, "adrg": 409, "drg": 634, "note": ""}
-ALGORITHM = {
-    "newborn_max_age_days": 28,
-    "infant_max_age_days": 364,
-    "mdcz_min_regions": 2,
-    "premdc_order": ["MDCA", "MDCP", "MDCY", "MDCZ"],
-}
+#: Scheme constants and the documented choices where the NHSA text leaves room (docs/algorithm.md).
+ALGORITHM = ALGORITHM_DEFAULTS
 SOURCES: list[dict[str, object]] = [
     {
-        "name": "CHS-DRG 2.0 MDC principal-diagnosis tables, parsed from the NHSA 2.0 document",
+        "name": "CHS-DRG 2.0 MDC principal-diagnosis tables and ADRG entry rules, parsed from the NHSA 2.0 document",
         "repository": "qweaszxcdf/CHS-DRG-Grouper",
         "commit": "0fb16d4ac29a101ecf42728392034e5a4e93979e",
-        "paths": ["src/data/drg-common/chs-2.0/generated/mdc_rules.json"],
+        "paths": [
+            "src/data/drg-common/chs-2.0/generated/mdc_rules.json",
+            "src/data/drg-common/chs-2.0/generated/adrg_rules.json",
+            "src/data/versions/chs-drg-2.0/generated/drg_rules.json",
+        ],
         "licence": "Apache-2.0",
     },
     {
@@ -112,17 +115,6 @@ Row = tuple[str, ...]
 
 
 # -- readers ---------------------------------------------------------------------------------------
-
-
-def check_adrg_rules_absent(raw: Path) -> None:
-    """Refuse to build a half-parsed grouper once the 2.0 ADRG rules appear in the raw folder."""
-    if (raw / QWEASZ / "adrg_rules.json").exists():
-        raise NotImplementedError(
-            f"{QWEASZ}/adrg_rules.json is now present in the raw sources, but scripts/chs_drg_20.py "
-            "has no converter for it yet: write the ADRG rule converter (adrg_clause.csv, "
-            "adrg_code.csv, the operating-room flag, status complete) against the real file "
-            "before rebuilding groupers/chs-drg-2.0."
-        )
 
 
 # -- MDCs --------------------------------------------------------------------------------------------
@@ -165,16 +157,6 @@ def read_mdcs(path: Path) -> Mdcs:
 
 
 # -- DRGs and ADRGs ------------------------------------------------------------------------------------
-
-
-def adrg_kind(adrg: str) -> str:
-    """``surgical`` (2nd letter A–J), ``operative`` (K–Q) or ``medical`` (R–Z)."""
-    letter = adrg[1]
-    if "A" <= letter <= "J":
-        return "surgical"
-    if "K" <= letter <= "Q":
-        return "operative"
-    return "medical"
 
 
 def name_stem(drg: str, name: str) -> str:
@@ -345,11 +327,12 @@ def report_cc(cc: Sequence[Row], mcc: Sequence[Row], cce_src: int, cce_rows: Seq
     ]
 
 
-def report_mdcs(raw: Path, mdcs: Mdcs) -> list[str]:
-    """Empty principal lists (MDCP against 1.1), MDCZ regions and codes shared between MDCs."""
+def report_mdcs(raw: Path, mdcs: Mdcs, infant_codes: int) -> list[str]:
+    """MDCP's entry, the MDCZ body regions and codes shared between MDCs."""
     mdcp_11 = sum(1 for line in read_lines(raw / RULES_11 / "MDC" / MDCP_11) if _DX_START.match(line))
     filled = {r[0] for r in mdcs.dx_rows}
     empty = [r[0] for r in mdcs.rows if r[0] not in filled]
+    regions = sorted({r[2] for r in mdcs.dx_rows if r[2]})
     multi_region = sorted(c for c, r in mdcs.dx_regions.items() if len(r) > 1)
     multi = {c: m for c, m in mdcs.dx_mdcs.items() if len(m) > 1}
     by_sex = {c for c, m in multi.items() if sex_resolved(m)}
@@ -359,16 +342,17 @@ def report_mdcs(raw: Path, mdcs: Mdcs) -> list[str]:
     return [
         "### MDC principal-diagnosis tables",
         "",
-        f"- MDCs with an empty principal-diagnosis list: {short(empty)}. MDCA is procedure-driven;",
-        f"  MDCP is empty in `mdc_rules.json` although the CHS-DRG 1.1 MDCP table holds {mdcp_11} codes:",
-        "  the 2.0 newborn principal-diagnosis table is missing from the source (not parsed upstream,",
-        "  or held with the ADRG rules); this folder has no MDCP principal-diagnosis path.",
-        f"- MDCZ body regions: {len({r[2] for r in mdcs.dx_rows if r[2]})}; "
-        f"codes in more than one region: {short(multi_region)}",
+        f"- MDCs with an empty principal-diagnosis list in `mdc_rules.json`: {short(empty)}. MDCA is",
+        "  procedure-driven. MDCP is entered by age: a newborn (age in days <= 28) enters it whatever the",
+        "  principal diagnosis. An infant of 29–364 days enters it when the principal diagnosis is in the",
+        f"  principal list of PV1 (源于新生儿（29天≤出生年龄＜1周岁）诊断的婴儿疾病): {infant_codes} codes, written",
+        f"  to `mdc_dx.csv` as MDCP's table (CHS-DRG 1.1's MDCP table had {mdcp_11} codes).",
+        f"- MDCZ body regions: {len(regions)}, from the `mdczCategories` of `mdc_rules.json` (the NHSA 2.0 MDCZ",
+        f"  table by 部位): {', '.join(regions)}; codes in more than one region: {short(multi_region)}",
         f"- Codes in several MDCs' lists: {len(multi)}",
         f"  - resolved by the sex restriction of MDCM/MDCN/MDCO: {len(by_sex)}",
         f"  - otherwise shared only with MDCZ (multiple trauma, a pre-MDC step): {len(with_z)}",
-        f"  - neither: {len(other)}: {short(other)}",
+        f"  - neither (the first MDC in table order takes them): {len(other)}: {short(other)}",
         "- Their MDC combinations: " + counted(combos),
         "",
     ]
@@ -394,14 +378,86 @@ def report_11(raw: Path, drgs: Drgs) -> list[str]:
     ]
 
 
+# -- ADRG rules --------------------------------------------------------------------------------------------
+
+
+DRG_CONDITIONS = {"WITH_MCC": "1", "WITH_CC": "3", "NO_CC": "5", "ADRG_ONLY": "9"}
+
+
+def report_rules(raw: Path, rules: list[AdrgRule], drgs: Drgs, name_lines: list[str]) -> list[str]:
+    """How each ADRG's rule was read, and the ADRG/DRG lists cross-checked."""
+    forms = Counter(r.form for r in rules)
+    multi = [f"{r.code} ({len(r.alternatives)})" for r in rules if len(r.alternatives) > 1]
+    by_list = {r[0]: r for r in drgs.adrg_rows}
+    renamed = [
+        f"{r.code}: {r.name} / DRG list: {by_list[r.code][2]}" for r in rules if by_list[r.code][2] != r.name
+    ]
+    drg_json = json.loads((raw / DRG_RULES).read_text(encoding="utf-8-sig"))
+    ours = {row[0]: row[3] for row in drgs.drg_rows}
+    split_diff = []
+    for entry in drg_json:
+        conditions = entry.get("conditions") or []
+        splits = {DRG_CONDITIONS.get(str(c), "?") for c in conditions} or {"?"}
+        code = str(entry["drgCode"])
+        if code not in ours or {ours[code]} != splits:
+            split_diff.append(f"{code}: DRG list {ours.get(code, 'absent')}, drg_rules.json {sorted(splits)}")
+    missing = sorted(set(ours) - {str(e["drgCode"]) for e in drg_json})
+    return [
+        "## ADRG entry rules (`adrg_rules.json`)",
+        "",
+        f"- ADRGs: {len(rules)}, in the order of the NHSA document (the evaluation order within each MDC)",
+        "- Rule forms: " + counted(forms),
+        f"- ADRGs with more than one alternative: {short(multi, 60)}",
+        f"- ADRG names that differ from the DRG list's name stem: {short(renamed)}",
+        "- Conditions read from ADRG names:",
+        *[f"  - {line}" for line in name_lines],
+        "",
+        "### DRG splits against `versions/chs-drg-2.0/generated/drg_rules.json`",
+        "",
+        f"- DRGs in drg_rules.json: {len(drg_json)}; split rules that differ from the DRG list's 4th digit: "
+        f"{short(split_diff)}; DRGs of the list absent there: {short(missing)}",
+        "",
+    ]
+
+
+def report_operating_room(or_lines: list[str]) -> list[str]:
+    """How the operating-room set was derived, and its size."""
+    return [
+        "## Operating-room procedures (`proc_codes.operating_room`)",
+        "",
+        "The NHSA 2.0 document has no separate operating-room list; it is derived from the rules (the",
+        "`or_procedure` / `no_or_procedure` clauses of SB1, TB1, XJ1, YC1, WJ1, ZZ1 and the 歧义组 step read it).",
+        "A procedure is an operating-room procedure when a procedure list (主要手术或操作, 手术或操作 N, the",
+        "procedure groups, the lists CB2/CB3 refer to) of a surgical ADRG (2nd letter A–J, 外科部分) outside MDCA",
+        "names it, unless an operative ADRG (K–Q, 非手术室操作: RK1/RN1 chemotherapy, RN2 targeted and immune",
+        "therapy, RL1/RL2 radiotherapy, LL1 dialysis, PK1 newborn ventilation, GK1–GK3 endoscopic treatment …) also",
+        "names it, or the national clinical classification (国临版手术操作分类, through the 国临 3.0 → 医保 2.0",
+        "crosswalk, as for DIP) classes it as 治疗性操作 or 诊断性操作. So the catch-all lists of the 'other",
+        "procedures' groups (KJ1, QJ1, VJ1, ZJ1), which also name dialysis 39.95 and immunotherapy 99.28, do not",
+        "make those an operation. MDCA's lists are left out (AG1–AG3 stem-cell transplants, AH2's 96.7201",
+        "ventilation are not operations; MDCA is decided before any MDC).",
+        "",
+        *or_lines,
+        "",
+    ]
+
+
 # -- build -------------------------------------------------------------------------------------------------
 
 
 def build(raw: Path, out: Path) -> None:
-    """Write the (incomplete) CHS-DRG 2.0 grouper folder ``out`` from the raw sources in ``raw``."""
-    check_adrg_rules_absent(raw)
+    """Write the complete CHS-DRG 2.0 grouper folder ``out`` from the raw sources in ``raw``."""
     mdcs = read_mdcs(raw / QWEASZ / "mdc_rules.json")
     drgs = read_drgs(raw / WEB / "chs_drg_20_drg_list_ref_weight.csv")
+    rules = parse_rules(json.loads((raw / QWEASZ / "adrg_rules.json").read_text(encoding="utf-8-sig")))
+    alg = ALGORITHM
+    newborn_max = int(alg["newborn_max_age_days"])  # type: ignore[call-overload]
+    name_lines = add_name_conditions(rules, newborn_max_age_days=newborn_max)
+    if {r.code for r in rules} != {r[0] for r in drgs.adrg_rows}:
+        diff = sorted({r.code for r in rules} ^ {r[0] for r in drgs.adrg_rows})
+        raise ValueError(f"adrg_rules.json and the DRG list name different ADRGs: {diff}")
+    infant = infant_principal_codes(rules, newborn_max_age_days=newborn_max)
+    mdc_dx = sorted({*mdcs.dx_rows, *(("MDCP", c, "") for c in infant)})
     cc, mcc, cc_rows, cce_rows = read_cc(raw)
     cce_src = len(read_csv(raw / WEB / "cce_principal_dx_exclusion_table.csv"))
     dx_names = read_code_list(raw / ICD / "ICD10医保版v2.0.dat")
@@ -410,54 +466,71 @@ def build(raw: Path, out: Path) -> None:
         normalize_code(line.partition(" ")[0]) for line in read_lines(raw / ICD / "ICD10医保版v2.0灰码.dat")
     ]
     grey = sorted(set(grey_lines))
-    ss_valid = len(read_csv(raw / WEB / "ss_valid_procedures.csv"))
+
+    clause_rows = [row for r in rules for row in r.clause_rows()]
+    code_rows = [row for r in rules for row in r.code_rows()]
+    dx_roles = {"principal_dx", "secondary_dx", "any_dx"}
+    section_role = {(a, s): role for a, _, role, s, _, _ in clause_rows if s}
+    rule_dx = {c for a, s, c in code_rows if section_role[(a, s)] in dx_roles}
+    rule_proc = {c for a, s, c in code_rows if section_role[(a, s)] not in dx_roles}
+    table_dx = {r[1] for r in mdc_dx} | {r[0] for r in cc_rows} | {r[1] for r in cce_rows} | rule_dx
+    dx_added = sorted(table_dx - set(dx_names))
+    proc_added = sorted(rule_proc - set(proc_names))
+    accepted_dx = {**dx_names, **dict.fromkeys(dx_added, "")}
+    accepted_proc = {**proc_names, **dict.fromkeys(proc_added, "")}
+    operating, or_lines = operating_room_set(
+        ((r.kind, r.mdc, r.procedure_codes()) for r in rules), Categories(raw).category
+    )
 
     tables = scheme_tables(
         "chs-drg",
         mdc=mdcs.rows,
-        mdc_dx=mdcs.dx_rows,
-        adrg=drgs.adrg_rows,
-        adrg_clause=[],  # the ADRG entry rules are not in the public sources yet
-        adrg_code=[],
+        mdc_dx=mdc_dx,
+        adrg=[(r.code, r.mdc, r.name, r.kind) for r in rules],
+        adrg_clause=clause_rows,
+        adrg_code=code_rows,
         drg=drgs.drg_rows,
         ambiguous=drgs.qy_rows,
         cc=cc_rows,
         cc_exclusion=cce_rows,
-        dx_codes=sorted(dx_names.items()),
-        proc_codes=[(c, n, "0") for c, n in sorted(proc_names.items())],
+        dx_codes=sorted(accepted_dx.items()),
+        proc_codes=[(c, n, "1" if c in operating else "0") for c, n in sorted(accepted_proc.items())],
         grey_dx=[(c,) for c in grey],
     )
 
-    in_mdc = sum(1 for c in grey if c in mdcs.dx_mdcs)
+    in_mdc = sorted(c for c in grey if c in mdcs.dx_mdcs)
     report = [
         "# CHS-DRG 2.0 build report",
         "",
-        "Written by `scripts/chs_drg_20.py`; the same raw files give the same text.",
+        "Written by `scripts/chs_drg_20.py` (rule readings in `scripts/adrg_json.py`); the same raw files give the",
+        "same text.",
         "",
         "## Counts",
         "",
         *[f"- `{t.name}`: {len(t.rows)} rows" for t in tables],
         "",
         *report_drgs(raw, drgs, [r[0] for r in mdcs.rows]),
+        *report_rules(raw, rules, drgs, name_lines),
+        *report_operating_room(or_lines),
         "### Code lists",
         "",
         *report_codes(mdcs, cc, mcc, cce_rows, set(dx_names)),
+        f"- Rule diagnosis codes not in ICD-10 医保版 2.0 (accepted, name empty): {short(dx_added)}",
+        f"- Rule procedure codes not in ICD-9-CM-3 医保版 2.0 (accepted, name empty): {len(proc_added)}: "
+        f"{short(proc_added)}",
         f"- Grey codes: {len(grey_lines)} lines, {len(grey)} distinct, "
-        f"{sum(1 for c in grey if c not in dx_names)} not in the 医保版 2.0 list, {in_mdc} in an MDC list",
+        f"{sum(1 for c in grey if c not in dx_names)} not in the 医保版 2.0 list, {len(in_mdc)} in an MDC list: "
+        f"{short(in_mdc)}. Under 2.0 the 医保版 2.0 grey list applies as published: a grey code is refused as",
+        "  principal diagnosis even where an MDC table lists it (the grey list belongs to the same code version).",
         "",
         *report_cc(cc, mcc, cce_src, cce_rows),
-        *report_mdcs(raw, mdcs),
+        *report_mdcs(raw, mdcs, len(infant)),
         *report_11(raw, drgs),
-        "## Not available (why the grouper is incomplete)",
+        "## Not copied",
         "",
-        "- ADRG entry rules: `adrg_clause.csv` and `adrg_code.csv` hold only their header. The 2.0 rules",
-        f"  (`{QWEASZ}/adrg_rules.json`) are not in the raw sources yet;",
-        "  once the file appears the builder stops with NotImplementedError until a converter is written.",
-        "- Operating-room designation: `operating_room` is 0 for every procedure, as the official 2.0 list",
-        f"  is not in the sources. OpenDRG's own `ss_valid_procedures.csv` ({ss_valid} codes) is its own",
-        "  derivation, not an official table, and is not used.",
-        "- MDCP principal-diagnosis table: empty in the source (see above).",
         "- Reference weights (`参考权重`) are not copied: weights are payment policy, not grouping.",
+        "- `zd_invalid.json` / `ss_invalid.json` (that project's own reading of invalid codes, not an NHSA table) are",
+        "  not used; the 医保版 2.0 grey list is.",
     ]
     write_grouper(
         out,

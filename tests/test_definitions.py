@@ -26,23 +26,19 @@ def test_chs_drg_11_counts(g11: drgpay.Grouper) -> None:
     assert g11.mdcs.set_index("code").loc[["MDCM", "MDCN", "MDCO"], "sex"].tolist() == ["M", "F", "F"]
 
 
-def test_chs_drg_20_loads_and_refuses() -> None:
+def test_chs_drg_20_loads_complete() -> None:
     g20 = drgpay.load_grouper("chs-drg-2.0")
-    assert not g20.complete
+    assert g20.complete
     assert len(g20.drgs) == 634 and len(g20.adrgs) == 409 and len(g20.mdcs) == 26
     cc = g20.definition.tables["cc.csv"]
     assert (cc["level"] == "cc").sum() == 8009 and (cc["level"] == "mcc").sum() == 4477
     assert len(g20.definition.tables["cc_exclusion.csv"]) > 27000
-    with pytest.raises(drgpay.GrouperIncompleteError, match="ADRG entry rules"):
-        g20.group(pd.DataFrame({"principal_dx": ["K22.301"]}))
-    with pytest.raises(drgpay.GrouperIncompleteError):
-        drgpay.explain({"principal_dx": "K22.301"}, "chs-drg-2.0")
 
 
 def test_list_groupers() -> None:
     table = drgpay.list_groupers()
     assert {"chs-drg-1.1", "chs-drg-2.0"} <= set(table["id"])
-    assert table.set_index("id").loc["chs-drg-2.0", "status"] == "incomplete"
+    assert table.set_index("id").loc["chs-drg-2.0", "status"] == "complete"
 
 
 def _copy(tmp_path: Path, name: str = "chs-drg-1.1") -> Path:

@@ -6,9 +6,10 @@
   ``statuses``) are written by hand; the build warns (and so fails with ``--strict``) when their first column
   does not list exactly ``REASONS`` / ``STATUSES`` of ``src/drgpay/drg/compiled.py``.
 
-* ``<!-- drgpay:choices -->`` … ``<!-- /drgpay:choices -->`` must mention every interpretation the CHS-DRG 1.1
-  builder makes (the keys of ``SECTION_ROLES``, ``CONDITION_HEADERS``, ``NAME_CLAUSES``, ``NAME_ALTERNATIVES`` and
-  ``MDC_SEX`` in ``scripts/chs_drg_11.py``), and each ``NAME_CLAUSES`` / ``NAME_ALTERNATIVES`` row must state the
+* ``<!-- drgpay:choices -->`` … ``<!-- /drgpay:choices -->`` must mention every ``[algorithm]`` choice
+  (``CHOICES`` in ``src/drgpay/drg/options.py``) and every interpretation the CHS-DRG 1.1 builder makes (the keys
+  of ``SECTION_ROLES``, ``CONDITION_HEADERS``, ``NAME_CLAUSES``, ``NAME_ALTERNATIVES``, ``MDC_SEX`` and
+  ``KIND_OVERRIDES`` in ``scripts/chs_drg_11.py``), and each ``NAME_CLAUSES`` / ``NAME_ALTERNATIVES`` row must state the
   clause's role and bounds: a new or changed reading fails the strict build until it is documented.
 * An ``explain()`` trace pasted between ``<!-- drgpay:explain {record as JSON} -->`` and
   ``<!-- /drgpay:explain -->`` must equal what ``drgpay.explain`` prints for that record today.
@@ -30,6 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 SCHEMA = REPO / "src" / "drgpay" / "schema.py"
 COMPILED = REPO / "src" / "drgpay" / "drg" / "compiled.py"
 BUILDER_11 = REPO / "scripts" / "chs_drg_11.py"
+OPTIONS = REPO / "src" / "drgpay" / "drg" / "options.py"
 
 
 def _assignments(path: Path) -> dict[str, ast.expr]:
@@ -49,7 +51,9 @@ def _literal_dict_items(node: ast.expr) -> list[tuple[Any, Any]]:
     if not isinstance(node, ast.Dict):
         raise TypeError("not a dict display")
     return [
-        (ast.literal_eval(k), ast.literal_eval(v)) for k, v in zip(node.keys, node.values, strict=True) if k is not None
+        (ast.literal_eval(k), ast.literal_eval(v))
+        for k, v in zip(node.keys, node.values, strict=True)
+        if k is not None
     ]
 
 
@@ -113,8 +117,13 @@ def _check_choices(markdown: str, page: str) -> None:
         return
     text = block.group(1)
     rows = [line for line in text.splitlines() if line.startswith("|")]
+    for key, _ in _literal_dict_items(_assignments(OPTIONS)["CHOICES"]):
+        if f"`{key}`" not in text:
+            log.warning(
+                "%s: the [algorithm] choice %r of src/drgpay/drg/options.py is not documented", page, key
+            )
     names = _assignments(BUILDER_11)
-    for table in ("SECTION_ROLES", "CONDITION_HEADERS", "MDC_SEX"):
+    for table in ("SECTION_ROLES", "CONDITION_HEADERS", "MDC_SEX", "KIND_OVERRIDES"):
         for key, _ in _literal_dict_items(names[table]):
             if key not in text:
                 log.warning("%s: %s entry %r of scripts/chs_drg_11.py is not documented", page, table, key)
@@ -131,11 +140,17 @@ def _check_choices(markdown: str, page: str) -> None:
             if missing:
                 log.warning(
                     "%s: the row for %s (%s) does not state %s; scripts/chs_drg_11.py has %s",
-                    page, adrg, table, missing, groups,
+                    page,
+                    adrg,
+                    table,
+                    missing,
+                    groups,
                 )
 
 
-_EXPLAIN = re.compile(r"<!-- drgpay:explain (\{.*?\}) -->\s*```text\n(.*?)```\s*<!-- /drgpay:explain -->", re.S)
+_EXPLAIN = re.compile(
+    r"<!-- drgpay:explain (\{.*?\}) -->\s*```text\n(.*?)```\s*<!-- /drgpay:explain -->", re.S
+)
 
 
 def _check_traces(markdown: str, page: str) -> None:
@@ -156,7 +171,9 @@ def _check_traces(markdown: str, page: str) -> None:
         grouper = record.pop("grouper", drgpay.DEFAULT_GROUPER)
         actual = str(drgpay.explain(record, grouper=grouper))
         if actual.strip() != pasted.strip():
-            log.warning("%s: the explain() trace for %s is out of date; it now reads:\n%s", page, record_json, actual)
+            log.warning(
+                "%s: the explain() trace for %s is out of date; it now reads:\n%s", page, record_json, actual
+            )
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:

@@ -24,6 +24,7 @@ CODE_PATTERNS = {"dx": DX_CODE, "proc": PROC_CODE}
 CLAUSE_ROLES = (
     "principal_dx",
     "any_dx",
+    "secondary_dx",
     "principal_proc",
     "any_proc",
     "or_procedure",
@@ -32,7 +33,13 @@ CLAUSE_ROLES = (
     "age_days",
     "ventilation_hours",
 )
-LIST_ROLES = {"principal_dx": "dx", "any_dx": "dx", "principal_proc": "proc", "any_proc": "proc"}
+LIST_ROLES = {
+    "principal_dx": "dx",
+    "any_dx": "dx",
+    "secondary_dx": "dx",
+    "principal_proc": "proc",
+    "any_proc": "proc",
+}
 #: DIP: the procedure categories (国临版手术操作分类) and the auxiliary-condition roles.
 DIP_CATEGORIES = ("手术", "介入治疗", "治疗性操作", "诊断性操作")
 DIP_AUX_CODE_ROLES = {"principal_dx": "dx", "any_secondary_dx": "dx", "any_procedure": "proc"}

@@ -18,6 +18,7 @@ import pyarrow as pa
 from drgpay.codes import CodeVocabularies, vocabulary_ids
 from drgpay.definitions import Definition
 from drgpay.definitions.tables import LIST_ROLES
+from drgpay.drg.options import RuleOptions
 from drgpay.schema import INVALID_REASONS
 
 __all__ = ["NO_POSITION", "REASONS", "STATUSES", "Clause", "CompiledDrg", "EnginePlan", "compile_drg"]
@@ -35,6 +36,7 @@ REASONS = (
     "age_conflict",
     "no_adrg",
     "procedure_outside_mdc",
+    "missing_birth_weight",
 )
 UNGROUPABLE_DRG = "0000"
 #: "No ADRG of the MDC": larger than any position in an MDC's ADRG list.
@@ -86,7 +88,9 @@ class EnginePlan:
     mdca_filter: bool
     mdca_proc: np.ndarray  # bool[n_proc + 1]: in a procedure list of an MDCA alternative
     mdca_min_ventilation: float  # smallest lower bound of an MDCA ventilation clause (inf when none)
-    listed_dx: np.ndarray  # bool[n_dx + 1]: in some any_dx list (only these secondary codes can hit one)
+    listed_dx: (
+        np.ndarray
+    )  # bool[n_dx + 1]: in some any_dx / secondary_dx list (only these secondary codes can hit)
     listed_proc: np.ndarray  # bool[n_proc + 1]: in some any_proc list
     # The MDC step per principal diagnosis rather than per record:
     premdc_dx: dict[str, np.ndarray]  # pre-MDC → bool[n_dx + 1]: the code is in its principal-diagnosis table
@@ -130,6 +134,7 @@ class CompiledDrg(CodeVocabularies):
     newborn_max_age_days: float
     infant_max_age_days: float
     mdcz_min_regions: int
+    options: RuleOptions
     complete: bool
     status_note: str
 
@@ -172,7 +177,7 @@ def _engine_plan(c: CompiledDrg) -> EnginePlan:
     for alts in c.adrg_alts:
         for alt in alts:
             for clause in alt:
-                if clause.role == "any_dx":
+                if clause.role in ("any_dx", "secondary_dx"):
                     listed_dx |= c.dx_sections[clause.section]
                 elif clause.role == "any_proc":
                     listed_proc |= c.proc_sections[clause.section]
@@ -217,7 +222,8 @@ def _first_not_ruled_out(
 def _general_mdc(c: CompiledDrg) -> tuple[np.ndarray, np.ndarray]:
     """Per sex and principal diagnosis: the first MDC, pre-MDCs aside, whose table holds the code and whose sex
     fits (-1 for none); and when none, why: the code's MDCs are all for the other sex (``sex_conflict``), it is
-    only in the newborn MDCP table (``age_conflict``), or in no table (``no_mdc``)."""
+    only in the newborn MDCP table (``age_conflict``), or in no table (``no_mdc``). With the choice
+    ``sex_conflict = "ignore"`` the first MDC holding the code is taken when none fits the sex."""
     premdc_bits = np.int64(0)
     for m in c.premdc.values():
         premdc_bits |= np.int64(1) << np.int64(m)
@@ -231,6 +237,8 @@ def _general_mdc(c: CompiledDrg) -> tuple[np.ndarray, np.ndarray]:
         if sex in (0, 2):
             allowed[2] |= bit
     mdc = np.stack([_lowest_bit(general & allowed[sex]) for sex in range(3)])
+    if c.options.sex_conflict == "ignore":
+        mdc = np.where(mdc < 0, _lowest_bit(general)[None, :], mdc).astype(np.int16)
     reason = np.full(c.n_dx + 1, REASONS.index("no_mdc"), np.int8)
     if "MDCP" in c.premdc:
         reason[(c.dx_mdc_mask >> c.premdc["MDCP"]) & 1 == 1] = REASONS.index("age_conflict")
@@ -443,6 +451,7 @@ def compile_drg(definition: Definition) -> CompiledDrg:
         newborn_max_age_days=float(algorithm.get("newborn_max_age_days", 28)),
         infant_max_age_days=float(algorithm.get("infant_max_age_days", 364)),
         mdcz_min_regions=int(algorithm.get("mdcz_min_regions", 2)),
+        options=RuleOptions.from_algorithm(algorithm, definition.manifest.path),
         complete=definition.manifest.complete,
         status_note=definition.manifest.status_note,
     )

@@ -82,9 +82,10 @@ class _Rows:
         return self.proc[at], _rows_of(self.r.procedures.offsets, at)
 
     def any_listed(self, role: str, section: int, rows: np.ndarray) -> np.ndarray:
-        """Per row of ``rows``, ``any_dx`` (the principal or a secondary diagnosis in the section) or ``any_proc``
-        (a procedure in the section). Only the few listed codes are looked at, whatever the number of rows."""
-        if role == "any_dx":
+        """Per row of ``rows``, ``any_dx`` (the principal or a secondary diagnosis in the section),
+        ``secondary_dx`` (a secondary diagnosis in it) or ``any_proc`` (a procedure in it). Only the few listed
+        codes are looked at, whatever the number of rows."""
+        if role in ("any_dx", "secondary_dx"):
             member, (ids, owner) = self.c.dx_sections[section], self._listed_sdx
         else:
             member, (ids, owner) = self.c.proc_sections[section], self._listed_proc
@@ -108,7 +109,7 @@ class _Rows:
             return self.c.dx_sections[clause.section][self.pdx[rows]]
         if role == "principal_proc":
             return self.c.proc_sections[clause.section][self.pproc[rows]]
-        if role in ("any_dx", "any_proc"):
+        if role in ("any_dx", "secondary_dx", "any_proc"):
             return self.any_listed(role, clause.section, rows)
         if role == "or_procedure":
             return self.has_or(rows)
@@ -184,11 +185,16 @@ def run_engine(c: CompiledDrg, r: PreparedRecords) -> EngineResult:
     """Group prepared records; see the module docstring for the steps."""
     rows_ = _Rows(c, r)
     out = _Out(c, r.n)
-    open_rows = _check_input(c, rows_, out)
-    open_rows = _assign_mdca(c, rows_, out, open_rows)
-    if len(open_rows):
-        _assign_mdc(c, rows_, out, open_rows)
-    _assign_adrg(c, rows_, out)
+    open_rows, missing = _check_input(c, rows_, out)
+    if c.options.mdca_without_principal_dx and len(missing):
+        open_rows = _assign_mdca(c, rows_, out, np.union1d(open_rows, missing))
+        open_rows = open_rows[~np.isin(open_rows, missing, assume_unique=True)]
+    else:
+        open_rows = _assign_mdca(c, rows_, out, open_rows)
+    fallback = _assign_mdc(c, rows_, out, open_rows) if len(open_rows) else None
+    _assign_adrg(c, rows_, out, np.flatnonzero((out.mdc >= 0) & (out.adrg < 0)))
+    if fallback is not None:
+        _newborn_fallback(c, rows_, out, fallback)
     _assign_drg(c, rows_, out)
     return EngineResult(
         mdc=out.mdc,
@@ -201,10 +207,11 @@ def run_engine(c: CompiledDrg, r: PreparedRecords) -> EngineResult:
     )
 
 
-def _check_input(c: CompiledDrg, rows_: _Rows, out: _Out) -> np.ndarray:
+def _check_input(c: CompiledDrg, rows_: _Rows, out: _Out) -> tuple[np.ndarray, np.ndarray]:
     """1. Unreadable rows → ``invalid``; missing, unknown or grey principal diagnosis → ``0000``.
 
-    Returns the rows that go on to be grouped."""
+    Returns the rows that go on to be grouped, and the readable rows without a principal diagnosis (which MDCA
+    may still take, by the choice ``mdca_without_principal_dx``)."""
     r = rows_.r
     invalid = r.invalid_reason >= 0
     out.reason[invalid] = _INVALID_REASON[r.invalid_reason[invalid]]
@@ -216,7 +223,7 @@ def _check_input(c: CompiledDrg, rows_: _Rows, out: _Out) -> np.ndarray:
     out.reason[missing] = _REASON["missing_principal_dx"]
     out.reason[unknown] = _REASON["unknown_principal_dx"]
     out.reason[grey] = _REASON["grey_principal_dx"]
-    return np.flatnonzero(~(invalid | missing | unknown | grey))
+    return np.flatnonzero(~(invalid | missing | unknown | grey)), np.flatnonzero(missing)
 
 
 def _assign_mdca(c: CompiledDrg, rows_: _Rows, out: _Out, open_rows: np.ndarray) -> np.ndarray:
@@ -246,34 +253,52 @@ def _mdca_candidates(c: CompiledDrg, rows_: _Rows, open_rows: np.ndarray) -> np.
     return open_rows[maybe[open_rows]]
 
 
-def _assign_mdc(c: CompiledDrg, rows_: _Rows, out: _Out, open_rows: np.ndarray) -> None:
+def _assign_mdc(c: CompiledDrg, rows_: _Rows, out: _Out, open_rows: np.ndarray) -> np.ndarray | None:
     """2b. MDCP by age, MDCY by principal diagnosis, MDCZ by body regions, in that order; then the first MDC
     whose principal-diagnosis table holds the code and whose sex fits (looked up per code and sex).
 
     Computed over every record, then kept for the open rows: nearly all rows are open, and whole arrays spare
-    the gathers."""
+    the gathers. Returns, per record, the MDC it would have without MDCP (for ``newborn_unmatched = "mdc"``;
+    ``None`` when that choice is off)."""
     r, plan, pdx = rows_.r, c.plan, rows_.pdx
     chosen = _lookup(plan.general_mdc, r.sex, pdx)  # unless a pre-MDC takes the row
-    taken = np.zeros(r.n, bool)
+    maybe = np.zeros(r.n, bool)
+    maybe[open_rows] = True
+    mdcp = np.zeros(r.n, bool)
     if "MDCP" in c.premdc:
         with np.errstate(invalid="ignore"):
             newborn = r.age_days <= c.newborn_max_age_days
             infant = (r.age_days <= c.infant_max_age_days) | (np.isnan(r.age_days) & (r.age == 0))
-        taken = newborn | (infant & plan.premdc_dx["MDCP"][pdx])
-        chosen[taken] = c.premdc["MDCP"]
+        mdcp = newborn | (infant & plan.premdc_dx["MDCP"][pdx])
     if "MDCY" in c.premdc:
-        mdcy = ~taken & plan.premdc_dx["MDCY"][pdx]
-        chosen[mdcy] = c.premdc["MDCY"]
-        taken |= mdcy
+        chosen[plan.premdc_dx["MDCY"][pdx]] = c.premdc["MDCY"]
     if "MDCZ" in c.premdc:
-        maybe = np.zeros(r.n, bool)
-        maybe[open_rows] = True
-        cand = np.flatnonzero(maybe & ~taken & plan.premdc_dx["MDCZ"][pdx])
+        cand = np.flatnonzero(maybe & plan.premdc_dx["MDCZ"][pdx] & (chosen != c.premdc.get("MDCY", -2)))
         chosen[cand[_body_regions(c, rows_, cand) >= c.mdcz_min_regions]] = c.premdc["MDCZ"]
+    without_mdcp = chosen.copy() if c.options.newborn_unmatched == "mdc" and mdcp.any() else None
+    chosen[mdcp] = c.premdc.get("MDCP", -1)
     chosen = chosen[open_rows]
     out.mdc[open_rows] = chosen
     none = open_rows[chosen < 0]
     out.reason[none] = _lookup(plan.no_mdc_reason, r.sex[none], pdx[none])
+    if c.options.newborn_birth_weight == "required" and "MDCP" in c.premdc:
+        weightless = open_rows[(chosen == c.premdc["MDCP"]) & np.isnan(r.birth_weight[open_rows])]
+        out.mdc[weightless] = -1
+        out.status[weightless] = INVALID
+        out.reason[weightless] = _REASON["missing_birth_weight"]
+    return without_mdcp
+
+
+def _newborn_fallback(c: CompiledDrg, rows_: _Rows, out: _Out, without_mdcp: np.ndarray) -> None:
+    """``newborn_unmatched = "mdc"``: records in MDCP that no MDCP ADRG took (and that are not in the 歧义组) are
+    grouped in the MDC their principal diagnosis gives; those without one stay in MDCP with ``no_adrg``."""
+    m = c.premdc["MDCP"]
+    stuck = np.flatnonzero((out.mdc == m) & (out.adrg < 0) & (out.status != AMBIGUOUS) & (without_mdcp >= 0))
+    if len(stuck) == 0:
+        return
+    out.mdc[stuck] = without_mdcp[stuck]
+    out.reason[stuck] = -1
+    _assign_adrg(c, rows_, out, stuck)
 
 
 def _body_regions(c: CompiledDrg, rows_: _Rows, rows: np.ndarray) -> np.ndarray:
@@ -286,11 +311,11 @@ def _body_regions(c: CompiledDrg, rows_: _Rows, rows: np.ndarray) -> np.ndarray:
     return _popcount(regions)
 
 
-def _assign_adrg(c: CompiledDrg, rows_: _Rows, out: _Out) -> None:
-    """3. The first ADRG of the MDC whose rule holds; the MDC's 歧义组 for an operating-room principal procedure
-    that no surgical or operative ADRG takes; ``no_adrg`` otherwise."""
+def _assign_adrg(c: CompiledDrg, rows_: _Rows, out: _Out, needs: np.ndarray) -> None:
+    """3. For the rows ``needs`` (an MDC, no ADRG yet): the first ADRG of the MDC whose rule holds; the MDC's
+    歧义组 for an operating-room principal procedure (any procedure, by the choice ``ambiguous_procedure``) that
+    no surgical or operative ADRG takes; ``no_adrg`` otherwise."""
     plan = c.plan
-    needs = np.flatnonzero((out.mdc >= 0) & (out.adrg < 0))
     if len(needs) == 0:
         return
     in_mdc = out.mdc[needs].astype(np.intp)
@@ -298,7 +323,8 @@ def _assign_adrg(c: CompiledDrg, rows_: _Rows, out: _Out) -> None:
     # in table order the 歧义组 check comes right after the last surgical/operative ADRG, so it catches the rows
     # whose first matching ADRG (if any) lies beyond that one
     late = np.flatnonzero(best > plan.ambiguous_after[in_mdc])
-    qy = late[c.proc_or[rows_.pproc[needs[late]]]]
+    any_procedure = c.options.ambiguous_procedure == "any"
+    qy = late[rows_.has_or(needs[late]) if any_procedure else c.proc_or[rows_.pproc[needs[late]]]]
     adrg = _lookup(plan.adrg_at, in_mdc, np.minimum(best, plan.adrg_at.shape[1] - 1))
     adrg[qy] = -1
     out.adrg[needs] = adrg

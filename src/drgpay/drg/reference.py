@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from drgpay._grouping import ParsedRecord, Traced
 from drgpay.definitions import Definition
 from drgpay.definitions.tables import LIST_ROLES
+from drgpay.drg.options import RuleOptions
 
 __all__ = ["Record", "ReferenceResult", "RuleBook", "reference_group"]
 
@@ -45,6 +46,7 @@ class RuleBook:
         t = definition.tables
         self.definition = definition
         self.algorithm = definition.manifest.algorithm
+        self.options = RuleOptions.from_algorithm(self.algorithm, definition.manifest.path)
         self.dx_codes = set(t["dx_codes.csv"]["dx"])
         self.proc_codes = set(t["proc_codes.csv"]["proc"])
         procs = t["proc_codes.csv"]
@@ -90,6 +92,8 @@ def _clause_holds(book: RuleBook, adrg: str, clause: tuple[str, str, float, floa
         return rec.principal_dx in codes
     if role == "any_dx":
         return rec.principal_dx in codes or any(d in codes for d in rec.secondary_dx)
+    if role == "secondary_dx":
+        return any(d in codes for d in rec.secondary_dx)
     if role == "principal_proc":
         return bool(rec.procedures) and rec.procedures[0] in codes
     if role == "any_proc":
@@ -114,6 +118,8 @@ def _describe(book: RuleBook, adrg: str, clause: tuple[str, str, float, float], 
             seen = [rec.principal_dx]
         elif role == "any_dx":
             seen = [rec.principal_dx, *rec.secondary_dx]
+        elif role == "secondary_dx":
+            seen = list(rec.secondary_dx)
         elif role == "principal_proc":
             seen = list(rec.procedures[:1])
         else:
@@ -138,7 +144,7 @@ def _adrg_holds(book: RuleBook, adrg: str, rec: Record, res: ReferenceResult | N
 def reference_group(book: RuleBook, rec: Record) -> ReferenceResult:
     """Group one record, writing each decision into the result's trace."""
     res = ReferenceResult()
-    alg = book.algorithm
+    opts = book.options
     if rec.invalid:
         res.status, res.reason = "invalid", rec.invalid
         res.step(f"input check: {rec.invalid} → invalid, not grouped")
@@ -150,10 +156,13 @@ def reference_group(book: RuleBook, rec: Record) -> ReferenceResult:
         res.reason = "unknown_principal_dx"
     elif pdx in book.grey:
         res.reason = "grey_principal_dx"
-    if res.reason:
+    if res.reason and not (res.reason == "missing_principal_dx" and opts.mdca_without_principal_dx):
         res.step(f"principal diagnosis {pdx or '(none)'}: {res.reason} → {UNGROUPABLE}")
         return res
-    res.step(f"principal diagnosis {pdx}: known, not a grey code")
+    if res.reason:
+        res.step("principal diagnosis missing: only MDCA can take the record (mdca_without_principal_dx)")
+    else:
+        res.step(f"principal diagnosis {pdx}: known, not a grey code")
     for code in rec.procedures:
         if code not in book.proc_codes:
             res.step(f"procedure {code}: unknown to this grouper, ignored")
@@ -162,15 +171,48 @@ def reference_group(book: RuleBook, rec: Record) -> ReferenceResult:
         if code not in book.dx_codes:
             res.step(f"secondary diagnosis {code}: unknown to this grouper, ignored")
 
-    premdc = [m for m in alg.get("premdc_order", []) if m in book.mdc_sex]
-    mdc: str | None = None
+    premdc = [m for m in book.algorithm.get("premdc_order", []) if m in book.mdc_sex]
     if "MDCA" in premdc:
         for a in book.adrgs_of["MDCA"]:
             if _adrg_holds(book, a, rec, res):
-                res.mdc, res.adrg = "MDCA", a
+                res.mdc, res.adrg, res.reason = "MDCA", a, None
                 res.step(f"pre-MDC: MDCA by ADRG {a}")
                 return _split(book, rec, res)
         res.step("pre-MDC: no MDCA rule holds")
+    if res.reason:  # a missing principal diagnosis that MDCA did not take
+        res.step(f"principal diagnosis (none): {res.reason} → {UNGROUPABLE}")
+        return res
+    mdc = _choose_mdc(book, rec, res, premdc)
+    if mdc is None:
+        return res
+    if mdc == "MDCP" and opts.newborn_birth_weight == "required" and math.isnan(rec.birth_weight):
+        res.status, res.reason = "invalid", "missing_birth_weight"
+        res.step("MDCP record without birth weight: invalid for settlement (newborn_birth_weight = required)")
+        return res
+    if _adrg_in_mdc(book, rec, res, mdc) or res.status == "ambiguous":
+        return res
+    if mdc == "MDCP" and opts.newborn_unmatched == "mdc":
+        res.step(
+            "no MDCP ADRG takes the record: grouped by its principal diagnosis (newborn_unmatched = mdc)"
+        )
+        fallback = _choose_mdc(book, rec, res, [m for m in premdc if m != "MDCP"], quiet_failure=True)
+        if fallback is not None and _adrg_in_mdc(book, rec, res, fallback):
+            return res
+        if fallback is None:
+            res.mdc = "MDCP"
+        if res.status == "ambiguous":
+            return res
+    res.reason = "no_adrg"
+    res.step(f"no ADRG of {res.mdc} holds → {UNGROUPABLE}")
+    return res
+
+
+def _choose_mdc(
+    book: RuleBook, rec: Record, res: ReferenceResult, premdc: list[str], *, quiet_failure: bool = False
+) -> str | None:
+    """The MDC after MDCA: MDCP by age, MDCY, MDCZ, then the principal-diagnosis tables and sex. ``None`` (with
+    the reason set, unless ``quiet_failure``) when no MDC takes the record."""
+    alg, opts, pdx = book.algorithm, book.options, rec.principal_dx
     in_table = {m for m in book.mdcs if pdx in book.mdc_tables[m]}
     if "MDCP" in premdc:
         newborn = rec.age_days <= alg.get("newborn_max_age_days", 28)
@@ -178,58 +220,72 @@ def reference_group(book: RuleBook, rec: Record) -> ReferenceResult:
             math.isnan(rec.age_days) and rec.age == 0
         )
         if newborn or (infant and "MDCP" in in_table):
-            mdc = "MDCP"
             why = "newborn by age in days" if newborn else "infant with an MDCP principal diagnosis"
             res.step(f"pre-MDC: MDCP ({why})")
-    if mdc is None and "MDCY" in premdc and "MDCY" in in_table:
-        mdc = "MDCY"
+            return "MDCP"
+    if "MDCY" in premdc and "MDCY" in in_table:
         res.step("pre-MDC: MDCY (principal diagnosis in the HIV table)")
-    if mdc is None and "MDCZ" in premdc and "MDCZ" in in_table:
+        return "MDCY"
+    if "MDCZ" in premdc and "MDCZ" in in_table:
         regions = set(book.regions.get(pdx, set()))
         for d in rec.secondary_dx:
             regions |= book.regions.get(d, set())
         if len(regions) >= alg.get("mdcz_min_regions", 2):
-            mdc = "MDCZ"
             res.step(f"pre-MDC: MDCZ ({len(regions)} body regions: {', '.join(sorted(regions))})")
+            return "MDCZ"
+        res.step(f"MDCZ table holds the principal diagnosis but only {len(regions)} body region(s)")
+    sex_of = {1: "M", 2: "F"}.get(rec.sex, "")
+    skip = set(alg.get("premdc_order", []))
+    general = [m for m in book.mdcs if m in in_table and m not in skip]
+    fitting = [m for m in general if book.mdc_sex[m] in ("", sex_of) or not sex_of]
+    if not fitting and general and opts.sex_conflict == "ignore":
+        res.step(f"MDC: {general[0]} for the other sex; sex conflict ignored (sex_conflict = ignore)")
+        return general[0]
+    if not fitting:
+        if quiet_failure:
+            res.step("MDC: none by the principal diagnosis")
+            return None
+        if general:
+            res.reason = "sex_conflict"
+        elif "MDCP" in in_table:
+            res.reason = "age_conflict"
         else:
-            res.step(f"MDCZ table holds the principal diagnosis but only {len(regions)} body region(s)")
-    if mdc is None:
-        sex_of = {1: "M", 2: "F"}.get(rec.sex, "")
-        general = [m for m in book.mdcs if m in in_table and m not in premdc]
-        fitting = [m for m in general if book.mdc_sex[m] in ("", sex_of) or not sex_of]
-        if not fitting:
-            if general:
-                res.reason = "sex_conflict"
-            elif "MDCP" in in_table:
-                res.reason = "age_conflict"
-            else:
-                res.reason = "no_mdc"
-            res.step(f"MDC: none ({res.reason}) → {UNGROUPABLE}")
-            return res
-        mdc = fitting[0]
-        res.step(
-            f"MDC: {mdc} (principal-diagnosis table"
-            + (f"; also in {fitting[1:]}" if fitting[1:] else "")
-            + ")"
-        )
+            res.reason = "no_mdc"
+        res.step(f"MDC: none ({res.reason}) → {UNGROUPABLE}")
+        return None
+    res.step(
+        f"MDC: {fitting[0]} (principal-diagnosis table"
+        + (f"; also in {fitting[1:]}" if fitting[1:] else "")
+        + ")"
+    )
+    return fitting[0]
+
+
+def _adrg_in_mdc(book: RuleBook, rec: Record, res: ReferenceResult, mdc: str) -> bool:
+    """The MDC's ADRGs in order; True when one holds (the result is then split). Sends the record to the MDC's
+    歧义组 (status ``ambiguous``, returns False) when an operating-room procedure no procedural ADRG takes."""
     res.mdc = mdc
     adrgs = book.adrgs_of[mdc]
     procedural = [a for a in adrgs if book.kind[a] != "medical"]
+    if book.options.ambiguous_procedure == "any":
+        or_procs = [p for p in rec.procedures if p in book.or_procs]
+    else:
+        or_procs = [p for p in rec.procedures[:1] if p in book.or_procs]
     for a in adrgs:
         if _adrg_holds(book, a, rec, res):
             res.adrg = a
-            return _split(book, rec, res)
+            _split(book, rec, res)
+            return True
         last_procedural = bool(procedural) and a == procedural[-1] and mdc in book.qy
-        if last_procedural and rec.procedures and rec.procedures[0] in book.or_procs:
+        if last_procedural and or_procs:
             res.status, res.reason, res.drg = "ambiguous", "procedure_outside_mdc", book.qy[mdc]
+            which = "principal procedure" if book.options.ambiguous_procedure == "principal" else "procedure"
             res.step(
-                f"principal procedure {rec.procedures[0]} is an operating-room procedure that no surgical "
+                f"{which} {or_procs[0]} is an operating-room procedure that no surgical "
                 f"or operative ADRG of {mdc} takes → {book.qy[mdc]} (歧义组)"
             )
-            return res
-    res.reason = "no_adrg"
-    res.step(f"no ADRG of {mdc} holds → {UNGROUPABLE}")
-    return res
+            return False
+    return False
 
 
 def _split(book: RuleBook, rec: Record, res: ReferenceResult) -> ReferenceResult:
