@@ -334,7 +334,7 @@ def profile(n: int, grouper: str, seed: int, data_dir: Path, top: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="100k,1M", help="comma-separated record counts (default 100k,1M)")
-    parser.add_argument("--grouper", default="chs-drg-1.1")
+    parser.add_argument("--grouper", default="chs-drg-2.0")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--repeat", type=int, default=1, help="group-only calls per measurement; the best counts"

@@ -405,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--partitions", type=int, default=8, help="Dask partitions for the 1M part")
     parser.add_argument("--repeat", type=int, default=2, help="Dask and pandas runs; the best counts")
-    parser.add_argument("--grouper", default="chs-drg-1.1")
+    parser.add_argument("--grouper", default="chs-drg-2.0")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)

@@ -49,7 +49,7 @@ stay; ``fund_paid`` = cost × a fund share by insurance type (310 职工 / 390 �
 the rest; 2 decimals. 150 hospitals (三级 25 %, 二级 45 %, 一级 30 %, larger hospitals see more cases), discharge
 dates uniform over ``year``.
 
-CLI: ``python benchmarks/generate.py 1M --grouper chs-drg-1.1 --seed 0 --output export.parquet``.
+CLI: ``python benchmarks/generate.py 1M --grouper chs-drg-2.0 --seed 0 --output export.parquet``.
 """
 
 from __future__ import annotations
@@ -693,7 +693,7 @@ def _strings(values: np.ndarray) -> pa.Array:
 
 def synthetic_export(
     n: int,
-    grouper: str = "chs-drg-1.1",
+    grouper: str = "chs-drg-2.0",
     seed: int = 0,
     bad_fraction: float = 0.01,
     *,
@@ -886,7 +886,7 @@ def parse_count(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Write a synthetic CHS-DRG discharge export.")
     parser.add_argument("n", type=parse_count, help="number of records, e.g. 100k or 1M")
-    parser.add_argument("--grouper", default="chs-drg-1.1")
+    parser.add_argument("--grouper", default="chs-drg-2.0")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bad-fraction", type=float, default=0.01)
     parser.add_argument("--year", type=int, default=2024)
