@@ -280,7 +280,7 @@ def _catalogue(grouper_id: str) -> _Catalogue:
     algorithm = g.manifest.algorithm
     clauses = t["adrg_clause.csv"]
     codes = t["adrg_code.csv"]
-    dx_roles = {"principal_dx", "any_dx"}
+    dx_roles = {"principal_dx", "any_dx", "secondary_dx"}
     proc_roles = {"principal_proc", "any_proc"}
     dx_sections = set(map(tuple, clauses.loc[clauses["role"].isin(dx_roles), ["adrg", "section"]].to_numpy()))
     proc_sections = set(
@@ -485,7 +485,7 @@ class _Builder:
                     codes = cl.codes[cat.valid_principal[cl.codes]]
                 if len(codes):
                     self.pdx[rows] = _pick(rng, codes, k, cat.dx_pop)
-            elif cl.role == "any_dx" and n_dx < self.forced_dx.shape[1]:
+            elif cl.role in ("any_dx", "secondary_dx") and n_dx < self.forced_dx.shape[1]:
                 self.forced_dx[rows, n_dx] = _pick(rng, cl.codes, k, cat.dx_pop)
                 n_dx += 1
             elif cl.role == "principal_proc":
