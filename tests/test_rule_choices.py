@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -108,18 +109,45 @@ def test_secondary_dx_role_ignores_the_principal() -> None:
     assert not _both(G20, burn)[0].startswith("WR1")
 
 
-def test_corrupted_20_table_names_file_line_column(tmp_path: Path) -> None:
+def _copy_20(tmp_path: Path) -> Path:
     folder = tmp_path / "chs-drg-2.0"
     shutil.copytree(drgpay.definitions.find_grouper("chs-drg-2.0"), folder)
-    clause = folder / "adrg_clause.csv"
-    lines = clause.read_text("utf-8").splitlines()
-    lines[5] = lines[5].replace("principal_dx", "principal_diagnosis").replace("any_proc", "any_procedure")
-    old = hashlib.sha256(clause.read_bytes()).hexdigest()
-    clause.write_text("\n".join(lines) + "\n", "utf-8")
+    return folder
+
+
+def _edit(folder: Path, name: str, edit: Callable[[list[str]], list[str]]) -> None:
+    """Change the lines of one table, with the manifest's checksum updated to match (so the content checks run)."""
+    table = folder / name
+    old = hashlib.sha256(table.read_bytes()).hexdigest()
+    table.write_text("\n".join(edit(table.read_text("utf-8").splitlines())) + "\n", "utf-8")
     manifest = folder / "grouper.toml"
-    new = hashlib.sha256(clause.read_bytes()).hexdigest()
+    new = hashlib.sha256(table.read_bytes()).hexdigest()
     manifest.write_text(manifest.read_text("utf-8").replace(old, new), "utf-8")
-    with pytest.raises(drgpay.DefinitionError) as err:
+
+
+def test_corrupted_20_table_names_file_line_column(tmp_path: Path) -> None:
+    folder = _copy_20(tmp_path)
+
+    def corrupt(lines: list[str]) -> list[str]:
+        lines[5] = (
+            lines[5].replace("principal_dx", "principal_diagnosis").replace("any_proc", "any_procedure")
+        )
+        return lines
+
+    _edit(folder, "adrg_clause.csv", corrupt)
+    with pytest.raises(drgpay.DefinitionError, match=r"adrg_clause\.csv, line 6, column 'role'"):
         drgpay.load_grouper(folder)
-    message = str(err.value)
-    assert "adrg_clause.csv" in message and "line 6" in message and "role" in message
+
+
+def test_incomplete_20_tables_fail_naming_the_place(tmp_path: Path) -> None:
+    # an ADRG's rule removed: its code lists are left without a clause
+    folder = _copy_20(tmp_path)
+    _edit(folder, "adrg_clause.csv", lambda lines: [x for x in lines if not x.startswith("HC2,")])
+    with pytest.raises(drgpay.DefinitionError, match=r"adrg_code\.csv, line \d+, column 'section'"):
+        drgpay.load_grouper(folder)
+    # a whole table missing
+    (folder / "adrg_code.csv").unlink()
+    with pytest.raises(
+        drgpay.DefinitionError, match=r"adrg_code\.csv: table listed in grouper\.toml is missing"
+    ):
+        drgpay.load_grouper(folder)
