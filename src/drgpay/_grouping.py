@@ -80,7 +80,7 @@ def _from_manifest(name: str, doc: str) -> Any:
 class DefinitionGrouper:
     """A grouper built on a loaded definition of one scheme: its identity, and no grouping while incomplete."""
 
-    id = _from_manifest("id", "The grouper's name, such as ``chs-drg-1.1``.")
+    id = _from_manifest("id", "The grouper's name, such as ``chs-drg-2.0``.")
     version = _from_manifest("version", "The definition's version.")
     scheme = _from_manifest("scheme", "``chs-drg`` or ``dip``.")
     complete = _from_manifest(
