@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -18,7 +19,7 @@ import pytest
 from pandas.testing import assert_frame_equal, assert_series_equal
 
 import drgpay
-from drgpay.payment import DrgPolicy, calibrate_drg_policy
+from drgpay.payment import DrgPolicy, GrouperMismatchError, calibrate_drg_policy
 from drgpay.payment import pay as pay_pandas
 
 dask = pytest.importorskip("dask", reason="Dask is not installed: pip install 'drgpay[dask]'")
@@ -251,6 +252,27 @@ def test_pay_checks_columns_before_any_work(policy: DrgPolicy) -> None:
     ddf = dd.from_pandas(pd.DataFrame({"principal_dx": ["K80.100"]}), npartitions=1)
     with pytest.raises(drgpay.payment.PaymentInputError):
         drgdask.pay(ddf, policy)
+
+
+def test_pay_refuses_cases_of_another_grouper() -> None:
+    """Categories Dask knows (as drgpay.dask.group makes them) refuse before any work; a text column (as read
+    from a CSV) when a partition runs. Either way the pandas API's error."""
+    small = generate.synthetic_export(300, GROUPER, seed=5)
+    cases = small.join(drgpay.group(small, GROUPER))
+    kwargs = {"name": "2.0 weights", "effective_from": "2024-01-01", "effective_to": "2024-12-31"}
+    policy = calibrate_drg_policy(cases, budget=3e6, **kwargs)
+    assert policy.grouper == GROUPER
+    other = attrs.evolve(policy, grouper="chs-drg-2.0")
+    with dask.config.set(scheduler="sync"):
+        ddf = dd.from_pandas(cases, npartitions=3)
+        assert ddf["grouper"].cat.known
+        with pytest.raises(GrouperMismatchError, match=f"every case was grouped by {GROUPER}"):
+            drgdask.pay(ddf, other)  # nothing computed
+        text = dd.from_pandas(cases.assign(grouper=cases["grouper"].astype(str)), npartitions=3)
+        lazy = drgdask.pay(text, other)
+        with pytest.raises(GrouperMismatchError, match=rf"case\(s\) were grouped by {GROUPER}"):
+            lazy.compute()
+        assert len(drgdask.pay(text, policy).compute()) == len(cases)
 
 
 def test_not_a_dask_frame() -> None:

@@ -20,8 +20,9 @@ def run(argv: list[str]) -> int:
     return int(args.func(args))
 
 
-def history(path: Path) -> Path:
-    pd.DataFrame(
+def history(path: Path, grouper: str | None = "chs-drg-2.0") -> Path:
+    """Grouped history, with the ``grouper`` column drgpay.group writes (``None``: an export without it)."""
+    frame = pd.DataFrame(
         {
             "case_id": [f"h{i}" for i in range(8)],
             "drg": ["HC23", "HC23", "GB11", "GB11", "GB11", "ES31", "ES31", "0000"],
@@ -29,17 +30,21 @@ def history(path: Path) -> Path:
             "year": ["2022", "2023"] * 4,
             "total_cost": ["10000", "14000", "4000.50", "5999.50", "5000", "20000", "20000", "300"],
         }
-    ).to_csv(path, index=False)
+    )
+    if grouper is not None:
+        frame["grouper"] = grouper
+    frame.to_csv(path, index=False)
     return path
 
 
-def grouped(path: Path) -> Path:
+def grouped(path: Path, grouper: str = "chs-drg-2.0") -> Path:
     pd.DataFrame(
         {
             "case_id": ["c1", "c2", "c3"],
             "drg": ["HC23", "0000", "GB11"],
             "status": ["grouped", "ungroupable", "grouped"],
             "reason": ["", "no_mdc", ""],
+            "grouper": grouper,
             "discharge_date": ["2024-03-01", "2024-04-01", "2024-05-01"],
             "total_cost": ["12000", "800", "5000"],
             "self_paid": ["1200", "80", "500"],
@@ -70,6 +75,7 @@ def test_calibrate_then_pay_round_trip(tmp_path: Path, capsys: pytest.CaptureFix
     assert code == 0 and "written" in capsys.readouterr().out
     policy = load_policy(folder)
     assert isinstance(policy, DrgPolicy) and policy.name == "cli city"
+    assert policy.grouper == "chs-drg-2.0"  # the history's grouper column
     assert str(policy.effective_from) == "2024-01-01" and str(policy.effective_to) == "2024-12-31"
     assert set(policy.weights) == {"HC23", "GB11", "ES31"} and len(policy.base_rates) == 1
 
@@ -153,3 +159,41 @@ def test_errors_exit_1_with_a_message(tmp_path: Path, capsys: pytest.CaptureFixt
     assert run(["calibrate", str(history(tmp_path / "h.csv")), "-o", str(tmp_path / "p")]) == 1
     assert "--effective-from" in capsys.readouterr().err
     assert run(["pay", str(tmp_path / "g.xlsx"), "--policy", str(example_policy_path())]) == 1
+
+
+def fails(argv: list[str]) -> bool:
+    """Whether the real ``drgpay`` entry point refuses ``argv`` (a non-zero exit status)."""
+    from drgpay.cli import main
+
+    return main(argv) != 0
+
+
+def test_pay_refuses_cases_of_another_grouper(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """1.1-grouped cases and a policy with 2.0 weights: one error naming both ids and the rows, nothing paid."""
+    folder = tmp_path / "policy"
+    assert run(["calibrate", str(history(tmp_path / "h.csv")), "--budget", "100000", "-o", str(folder),
+                "--effective-from", "2024-01-01", "--effective-to", "2024-12-31"]) == 0  # fmt: skip
+    capsys.readouterr()
+    out = tmp_path / "paid.csv"
+    g = grouped(tmp_path / "g.csv", grouper="chs-drg-1.1")
+    assert fails(["pay", str(g), "--policy", str(folder), "-o", str(out)])
+    err = capsys.readouterr().err
+    assert "3 of 3 case(s) were grouped by chs-drg-1.1" in err and "grouper chs-drg-2.0" in err
+    assert "Regroup the cases with grouper='chs-drg-2.0'" in err
+    assert not out.exists()
+    assert run(["pay", str(grouped(g)), "--policy", str(folder), "-o", str(out)]) == 0
+
+
+def test_calibrate_needs_the_grouper_of_a_history_without_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hist = history(tmp_path / "h.csv", grouper=None)
+    dates = ["--effective-from", "2024-01-01", "--effective-to", "2024-12-31"]
+    assert fails(["calibrate", str(hist), "-o", str(tmp_path / "p"), *dates])
+    assert "give --grouper" in capsys.readouterr().err and not (tmp_path / "p").exists()
+    assert run(["calibrate", str(hist), "-o", str(tmp_path / "p"), "--grouper", "chs-drg-1.1", *dates]) == 0
+    assert load_policy(tmp_path / "p").grouper == "chs-drg-1.1"
+    # a history grouped by 2.0 cannot make a 1.1 policy
+    assert fails(["calibrate", str(history(tmp_path / "h2.csv")), "-o", str(tmp_path / "q"),
+                  "--grouper", "chs-drg-1.1", *dates])  # fmt: skip
+    assert "history was grouped by chs-drg-2.0 (grouper='chs-drg-1.1' was given)" in capsys.readouterr().err

@@ -26,6 +26,7 @@ DRG_TOML = """
 scheme = "chs-drg"
 name = "test city 2024"
 version = "2024.1"
+grouper = "chs-drg-2.0"
 effective_from = 2024-01-01
 effective_to = "2024-12-31"
 
@@ -163,7 +164,7 @@ def test_dip_policy_round_trip(tmp_path: Path) -> None:
         (("[exclusions]", "[exclusion]"), "unknown key"),
         (('method = "by_item"', 'method = "by_items"'), "expected one of"),
         (('effective_to = "2024-12-31"', "effective_to = 2023-12-31"), "before effective_from"),
-        (("rate = 9575.25", "rate = -1"), "must be positive"),
+        (("rate = 9575.25", "rate = -1"), r"p/policy.toml \[\[base_rates\]\] #1: rate = -1 is outside"),
         (("rate = 9575.25", 'rate = "abc"'), "base_rates"),
         (("ratio = 0.7\n", "\n"), "cost_ratio needs a ratio"),
         (('weights = "weights.csv"', 'weights = "missing.csv"'), "not found"),
@@ -181,7 +182,7 @@ def test_policy_errors_name_what_is_wrong(tmp_path: Path, change: tuple[str, str
     ("weights", "message"),
     [
         ("drg,weight\nHC23,1.2\nHC23,1.3\n", r"weights.csv row 3: DRG HC23 is listed twice"),
-        ("drg,weight\nHC23,abc\n", r"weights.csv row 2 weight: not a number"),
+        ("drg,weight\nHC23,abc\n", r"weights.csv row 2 weight: not a"),
         ("code_x,weight\nHC23,1\n", r"missing column\(s\) drg"),
         ("drg,weight,basic\nHC23,1,maybe\n", r"row 2 basic: expected a yes/no"),
     ],

@@ -183,4 +183,4 @@ def test_empty_and_single_frames(n: int) -> None:
     df = pd.DataFrame({"principal_dx": ["K22.301"] * n})
     out = G.group(df)
     assert len(out) == n
-    assert list(out.columns) == ["mdc", "adrg", "drg", "status", "reason", "warnings"]
+    assert list(out.columns) == list(drgpay.grouper.OUTPUT_COLUMNS)

@@ -92,7 +92,7 @@ def test_map_in_pandas_groups_and_pays_like_pandas(
 ) -> None:
     sdf = spark.createDataFrame(drgspark.plain(export)).repartition(3)
     grouped = drgspark.group(sdf, grouper=GROUPER)
-    assert grouped.columns == [*export.columns, "mdc", "adrg", "drg", "status", "reason", "warnings"]
+    assert grouped.columns == [*export.columns, *drgpay.grouper.OUTPUT_COLUMNS]
     _same(grouped.toPandas(), cases)
 
     paid = drgspark.pay(grouped, policy, keep=["case_id"])

@@ -21,7 +21,7 @@ Needs the ``dask`` extra: ``pip install 'drgpay[dask]'``. Typical use::
 
     client = Client()                                   # or an existing cluster's address
     ddf = dd.read_parquet("exports/2024/*.parquet")
-    cases = drgpay.dask.group(ddf, grouper="chs-drg-1.1", keep=True)   # input columns + mdc … warnings
+    cases = drgpay.dask.group(ddf, grouper="chs-drg-2.0", keep=True)   # input columns + mdc … grouper
     paid = drgpay.dask.pay(cases, drgpay.load_policy("policies/city-2025"))
     paid.to_parquet("paid/2024/")
 """
@@ -134,10 +134,11 @@ def group(
 ) -> Any:
     """Group every row of the Dask DataFrame ``ddf``; a lazy Dask DataFrame like :func:`drgpay.group`'s result.
 
-    Same index, divisions and order as ``ddf``; columns ``mdc, adrg, drg, status, reason, warnings`` (DIP:
-    the DIP columns) with the pandas API's dtypes and fixed categories, so ``result.compute()`` behaves as in
-    pandas. ``keep=True`` puts all the input columns first (a list: those columns), computed in the same task as
-    the grouping, which is how to get cases + groups for :func:`pay` when ``ddf``'s divisions are unknown
+    Same index, divisions and order as ``ddf``; columns ``mdc, adrg, drg, status, reason, warnings, grouper``
+    (DIP: the DIP columns and ``grouper``) with the pandas API's dtypes and fixed categories, so
+    ``result.compute()`` behaves as in pandas. ``keep=True`` puts all the input columns first (a list: those
+    columns), computed in the same task as the grouping, which is how to get cases + groups for :func:`pay`
+    when ``ddf``'s divisions are unknown
     (``ddf.join(result)`` aligns on the index: with known divisions it keeps the rows in place; with unknown
     ones Dask shuffles, and a repeated index, as ``read_csv`` makes, multiplies rows).
 
@@ -165,6 +166,10 @@ def pay(ddf: Any, policy: Any) -> Any:
     """Pay every row of ``ddf`` (cases joined with their grouping) under ``policy``, like
     :func:`drgpay.payment.pay`; same index, divisions and order.
 
+    Cases grouped by another grouper than the policy's are refused as in pandas
+    (:class:`~drgpay.payment.GrouperMismatchError`): here, before any work, when the ``grouper`` column's known
+    categories leave no doubt (as :func:`group` makes them); otherwise when the partition is computed.
+
     Special-case applications (``special_cases=`` of the pandas API) are not taken here: their checks (each
     application's case exists once) span all rows. Apply them afterwards to the few cases concerned with
     :func:`drgpay.payment.apply_special_cases` in pandas.
@@ -172,7 +177,11 @@ def pay(ddf: Any, policy: Any) -> Any:
     dask = _dask()
     _check_frame(ddf)
     from drgpay.payment import pay as pay_frame
+    from drgpay.payment.grouping import COLUMN, check_grouper_categories
 
+    named = ddf._meta.get(COLUMN)
+    if named is not None and isinstance(named.dtype, pd.CategoricalDtype) and ddf[COLUMN].cat.known:
+        check_grouper_categories(ddf._meta, policy)  # categories Dask knows are the values' own
     meta = pay_frame(ddf._meta, policy)  # raises here, before any work, for missing columns or a bad policy
     shipped = ship_policy(policy)
     return ddf.map_partitions(_pay_partition, _handle(dask, shipped, "policy"), meta=meta, token="drgpay-pay")

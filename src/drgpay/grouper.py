@@ -40,7 +40,9 @@ from drgpay.schema import CodeLists, PreparedRecords
 
 __all__ = ["Explanation", "Grouper", "GrouperIncompleteError", "load_grouper"]
 
-OUTPUT_COLUMNS = ("mdc", "adrg", "drg", "status", "reason", "warnings")
+#: The columns of :meth:`Grouper.group`, in order. ``grouper`` (one category: the grouper's id) travels with the
+#: results through ``df.join(groups)``, where ``frame.attrs`` is lost, so that payment can check it.
+OUTPUT_COLUMNS = ("mdc", "adrg", "drg", "status", "reason", "warnings", "grouper")
 
 
 @attrs.frozen
@@ -135,7 +137,8 @@ class Grouper(DefinitionGrouper):
         errors: Literal["flag", "raise"] = "flag",
         **options: Any,
     ) -> pd.DataFrame:
-        """Group every row of ``df``; same index and order, columns ``mdc, adrg, drg, status, reason, warnings``.
+        """Group every row of ``df``; same index and order, columns ``mdc, adrg, drg, status, reason, warnings,
+        grouper`` (:data:`OUTPUT_COLUMNS`; ``grouper`` holds this grouper's id on every row).
 
         ``errors="flag"`` marks unreadable rows ``invalid`` with a reason; ``errors="raise"`` raises
         :class:`~drgpay.schema.SchemaError` naming them instead.
@@ -155,6 +158,7 @@ class Grouper(DefinitionGrouper):
                 "status": categorical(res.status, STATUSES),
                 "reason": categorical(res.reason, REASONS),
                 "warnings": _warnings(prepared, res.unknown_secondary, res.unknown_procedure),
+                "grouper": categorical(np.zeros(prepared.n, np.int8), [self.id]),
             },
             index=index,
         )

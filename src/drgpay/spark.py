@@ -15,7 +15,7 @@ PySpark is not a dependency of drgpay; bring your own (``pyspark>=3.4``, Java 17
 
     import drgpay.spark
     sdf = spark.read.parquet("exports/2024/")
-    grouped = drgpay.spark.group(sdf, grouper="chs-drg-1.1")            # input columns + mdc … warnings
+    grouped = drgpay.spark.group(sdf, grouper="chs-drg-2.0")            # input columns + mdc … grouper
     paid = drgpay.spark.pay(grouped, drgpay.load_policy("policies/city-2025"), keep=["case_id"])
 
 Or with your own ``mapInPandas`` / ``applyInPandas`` call (see ``docs/scaling.md``).
@@ -142,7 +142,11 @@ def group(
 
 def pay(sdf: Any, policy: Any, *, keep: Sequence[str] | None = None) -> Any:
     """Pay a Spark DataFrame (cases joined with their grouping) with ``mapInPandas``: the ``keep`` input
-    columns (default all) followed by the payment columns."""
+    columns (default all) followed by the payment columns.
+
+    Each batch is paid by :func:`drgpay.payment.pay`, so cases grouped by another grouper than the policy's
+    (their ``grouper`` column) are refused, when the batch runs, with the pandas API's
+    :class:`~drgpay.payment.GrouperMismatchError` (Spark wraps it in its own exception)."""
     _require_spark(sdf)
     from drgpay.payment import pay as pay_frame
 

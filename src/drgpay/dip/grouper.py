@@ -192,9 +192,11 @@ class DipGrouper(DefinitionGrouper):
     ) -> pd.DataFrame:
         """Group every row of ``df`` against ``catalog``; same index and order.
 
-        Columns: ``dip_group, dip_kind, treatment, status, reason, score``, one ``aux_<type>`` per auxiliary type
-        and ``aux_coefficient``; categorical with categories fixed by the grouper and the catalogue, so results
-        of chunks concatenate. ``errors="raise"`` raises :class:`~drgpay.schema.SchemaError` for unreadable rows.
+        Columns: ``dip_group, dip_kind, treatment, status, reason, score``, one ``aux_<type>`` per auxiliary type,
+        ``aux_coefficient`` and ``grouper`` (this grouper's id on every row, so that it survives
+        ``df.join(groups)`` for payment's check); categorical with categories fixed by the grouper and the
+        catalogue, so results of chunks concatenate. ``errors="raise"`` raises
+        :class:`~drgpay.schema.SchemaError` for unreadable rows.
         """
         self._require_complete()
         check_errors(errors)
@@ -219,6 +221,7 @@ class DipGrouper(DefinitionGrouper):
             local[list(items)] = np.arange(len(items), dtype=np.int16)
             data[f"aux_{typ}"] = categorical(local[res.aux[t]], [aux.items[i].aux for i in items])
         data["aux_coefficient"] = res.coefficient
+        data["grouper"] = categorical(np.zeros(prepared.n, np.int8), [self.id])
         out = pd.DataFrame(data, index=index)
         out.attrs["drgpay"] = self.provenance(c.catalog)
         return out
@@ -234,6 +237,7 @@ class DipGrouper(DefinitionGrouper):
             "score",
             *(f"aux_{t}" for t in self.rules.aux.types),
             "aux_coefficient",
+            "grouper",
         ]
 
     # -- reference and explain -------------------------------------------------------------------------------
@@ -252,7 +256,8 @@ class DipGrouper(DefinitionGrouper):
         catalog: CatalogSource | None = None,
         columns: Mapping[str, str] | None = None,
     ) -> pd.DataFrame:
-        """Group ``df`` record by record with the reference grouper (slow; for checks and small frames)."""
+        """Group ``df`` record by record with the reference grouper (slow; for checks and small frames); the
+        columns of :meth:`group`."""
         self._require_complete()
         book = self.book(_resolve_catalog(catalog))
         results = reference_results(df, columns, DipRecord, functools.partial(reference_group, book))
@@ -267,6 +272,7 @@ class DipGrouper(DefinitionGrouper):
         for typ in self.rules.aux.types:
             data[f"aux_{typ}"] = [r.aux.get(typ) for r in results]
         data["aux_coefficient"] = [r.coefficient for r in results]
+        data["grouper"] = [self.id] * len(results)
         return pd.DataFrame(data, index=df.index)
 
     def explain(

@@ -24,6 +24,7 @@ from drgpay.payment.advance import (
 from drgpay.payment.calibrate import *  # noqa: F403 - re-exported whole (see the end of __all__)
 from drgpay.payment.citytables import CityTable, city_policy, load_city_weights
 from drgpay.payment.errors import (
+    GrouperMismatchError,
     PaymentError,
     PaymentInputError,
     PolicyDateError,
@@ -80,6 +81,7 @@ __all__ = [
     "FallbackRule",
     "Gate",
     "GroupWeight",
+    "GrouperMismatchError",
     "OutlierRule",
     "PaymentError",
     "PaymentExplanation",

@@ -36,6 +36,7 @@ from drgpay.payment._exact import (
 from drgpay.payment.errors import PaymentInputError, PolicyDateError, describe_rows
 from drgpay.payment.keys import normalize_many
 from drgpay.payment.policy import CASE_TYPES, CaseRule, DipPolicy, DrgPolicy, FallbackRule
+from drgpay.schema import DateFormatError, parse_dates, parse_numeric_column
 
 __all__ = ["STATUSES", "Tracer", "Work", "check_dates", "finish", "prepare"]
 
@@ -67,6 +68,10 @@ class Work:
     group: np.ndarray
     status: np.ndarray
     greason: np.ndarray
+    #: per row, the first unusable value payment found ("" for none): such rows are paid as ``invalid``
+    bad: np.ndarray
+    #: whether group codes are matched in upper case (DRG)
+    upper: bool
     cost: np.ndarray
     cost_ok: np.ndarray
     self_fen: np.ndarray
@@ -106,6 +111,10 @@ class Work:
         values = np.array([func(str(u)) for u in uniques], dtype=dtype)
         return values[codes] if len(uniques) else np.zeros(self.n, dtype=dtype)
 
+    def codes(self, codes: Sequence[str]) -> list[str]:
+        """Group codes named by the policy (case rules, exclusions), in the case the rows' codes are held."""
+        return [c.strip().upper() for c in codes] if self.upper else list(codes)
+
     def pending(self) -> np.ndarray:
         """Rows whose path is not decided yet."""
         return np.asarray(pd.isna(self.case_type), dtype=bool)
@@ -131,17 +140,6 @@ class Work:
 # --------------------------------------------------------------------------------------------- input
 
 
-def _numeric_column(frame: pd.DataFrame, column: str) -> np.ndarray:
-    """A numeric column as float64 (NaN where missing); text that is not a number is an error naming rows."""
-    raw = frame[column]
-    values = pd.to_numeric(raw, errors="coerce")
-    filled = raw.notna() & (raw.astype("string").str.strip() != "")
-    bad = np.flatnonzero(values.isna().to_numpy() & filled.to_numpy())
-    if len(bad):
-        raise PaymentInputError(f"column {column!r}: not a number in row(s) {describe_rows(frame, bad)}")
-    return values.to_numpy(dtype="float64", na_value=np.nan)
-
-
 def _money(frame: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
     if column not in frame.columns:
         n = len(frame)
@@ -159,14 +157,32 @@ def _money(frame: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
     return fen, ok
 
 
-def _text_column(frame: pd.DataFrame, column: str) -> np.ndarray:
-    """A column as stripped text (object array, "" where missing); floats like ``3.0`` read as ``3``."""
+def _text_column(frame: pd.DataFrame, column: str, *, upper: bool = False, lower: bool = False) -> np.ndarray:
+    """A column as stripped text (object array, "" where missing); floats like ``3.0`` read as ``3``; in
+    upper or lower case when asked (each distinct value converted once)."""
     if column not in frame.columns:
         return np.full(len(frame), "", dtype=object)
     series = frame[column]
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     texts = [_cell_text(u) for u in uniques]
+    if upper or lower:
+        texts = [s.upper() if upper else s.lower() for s in texts]
     return np.array([*texts, ""], dtype=object)[codes]
+
+
+def _flag(bad: np.ndarray, mask: np.ndarray, word: str) -> None:
+    """Give rows of ``mask`` not flagged yet the reason ``word`` (the first problem found names the row)."""
+    bad[mask & (bad == "")] = word
+
+
+def _checked_numbers(frame: pd.DataFrame, column: str, bad: np.ndarray) -> np.ndarray:
+    """A numeric column read and range-checked as grouping reads it (:func:`drgpay.schema.parse_numeric_column`:
+    LOS 0–3650 days …); unusable values are NaN and flag their rows ``invalid_<column>``, as ``group`` does."""
+    if column not in frame.columns:
+        return np.full(len(frame), np.nan)
+    values, unusable = parse_numeric_column(frame[column], column)
+    _flag(bad, unusable, f"invalid_{column}")
+    return values
 
 
 def _cell_text(value: object) -> str:
@@ -263,40 +279,41 @@ def prepare(
         )
         raise PaymentInputError(f"missing column(s) {', '.join(missing)}{hint}")
     n = len(cases)
-    group = _text_column(cases, group_column)
+    upper = isinstance(policy, DrgPolicy)  # DRG codes are matched as the groupers write them: upper case
+    group = _text_column(cases, group_column, upper=upper)
     greason = _text_column(cases, "reason")
+    bad = np.full(n, "", dtype=object)
     if "status" in cases.columns:
-        status = np.array([s.lower() for s in _text_column(cases, "status")], dtype=object)
+        status = _text_column(cases, "status", lower=True)
+        unknown = np.flatnonzero(~np.isin(status, [*STATUSES, ""]))
+        if len(unknown):
+            values = sorted({str(v) for v in status[unknown]})
+            raise PaymentInputError(
+                f"column 'status': unknown value(s) {', '.join(map(repr, values))} in row(s) "
+                f"{describe_rows(cases, unknown)}; expected one of {', '.join(STATUSES)}"
+            )
+        _flag(bad, status == "", "missing_status")  # a row the grouping did not reach is not grouped
     else:
-        status = np.full(n, "", dtype=object)
-    unknown = np.flatnonzero(~np.isin(status, [*STATUSES, ""]))
-    if len(unknown):
-        values = sorted({str(v) for v in status[unknown]})
-        raise PaymentInputError(
-            f"column 'status': unknown value(s) {', '.join(map(repr, values))} in row(s) "
-            f"{describe_rows(cases, unknown)}; expected one of {', '.join(STATUSES)}"
-        )
-    # Rows without a status: infer it from the group code as the grouper writes it.
-    blank = status == ""
-    if blank.any():
-        inferred = np.where(
+        # codes from an insurer's own file, no grouping columns: infer the status from the code
+        status = np.where(
             np.isin(group, ["", "0000"]),
             "ungroupable",
             np.where([bool(_QY.match(g)) for g in group], "ambiguous", "grouped"),
-        )
-        status = np.where(blank, inferred, status).astype(object)
+        ).astype(object)
+    los, dtype = (_checked_numbers(cases, column, bad) for column in ("los", "discharge_type"))
     cost, cost_ok = _money(cases, "total_cost")
     self_fen, self_ok = _money(cases, "self_paid")
     fund_fen, fund_ok = _money(cases, "fund_paid")
-    los = _numeric_column(cases, "los") if "los" in cases.columns else np.full(n, np.nan)
-    dtype = (
-        _numeric_column(cases, "discharge_type") if "discharge_type" in cases.columns else np.full(n, np.nan)
-    )
+    _flag(bad, cost_ok & fund_ok & (fund_fen > cost), "fund_paid_above_total_cost")
+    _flag(bad, cost_ok & self_ok & (self_fen > cost), "self_paid_above_total_cost")
+    _flag(bad, cost_ok & fund_ok & self_ok & (fund_fen + self_fen > cost), "paid_above_total_cost")
     return Work(
         frame=cases,
         group=group,
         status=status,
         greason=greason,
+        bad=bad,
+        upper=upper,
         cost=cost,
         cost_ok=cost_ok,
         self_fen=self_fen,
@@ -332,15 +349,13 @@ def check_dates(cases: pd.DataFrame, policy: DrgPolicy | DipPolicy) -> np.ndarra
             stacklevel=3,
         )
         return np.zeros(n, dtype=bool)
-    raw = cases["discharge_date"]
-    parsed = (
-        pd.to_datetime(raw, errors="coerce", format="mixed") if n else pd.Series([], dtype="datetime64[ns]")
-    )
-    present = raw.notna().to_numpy() & (raw.astype("string").str.strip() != "").fillna(False).to_numpy()
+    try:  # one form for the whole column, never day/month guessed value by value (drgpay.schema.parse_dates)
+        parsed = parse_dates(cases["discharge_date"])
+    except DateFormatError as exc:
+        raise PaymentInputError(
+            f"column 'discharge_date': {exc.problem}: row(s) {describe_rows(cases, exc.positions)}"
+        ) from None
     missing = parsed.isna().to_numpy()
-    bad = np.flatnonzero(missing & present)
-    if len(bad):
-        raise PaymentInputError(f"column 'discharge_date': not a date in row(s) {describe_rows(cases, bad)}")
     start = pd.Timestamp(policy.effective_from)
     end = pd.Timestamp(policy.effective_to) + pd.Timedelta(days=1)
     values = pd.DatetimeIndex(parsed)
@@ -469,7 +484,10 @@ def off_path_stage(
     invalid, ungroupable, ambiguous = invalid_and_offpath(w)
     if not ambiguous_rule:
         ungroupable |= ambiguous
-    fallback(invalid, "invalid", "excluded", with_grouping_reason(w, invalid, "invalid"))
+    reason = with_grouping_reason(w, invalid, "invalid")
+    flagged = invalid & (w.status != "invalid")  # grouped, but a value payment reads is unusable
+    reason[flagged] = [f"invalid:{word}" for word in w.bad[flagged]]
+    fallback(invalid, "invalid", "excluded", reason)
     excluded = exclusion_stage(w, policy, missing_date)
     fallback(excluded, "excluded", "excluded", w.reason.copy())
     ungroupable &= w.pending()
@@ -477,7 +495,7 @@ def off_path_stage(
     if ambiguous_rule:
         ambiguous &= w.pending()
         fallback(ambiguous, "ambiguous", "ambiguous", with_grouping_reason(w, ambiguous, "ambiguous"))
-    listed = w.pending() & np.isin(w.group, list(policy.exclusions.groups))
+    listed = w.pending() & np.isin(w.group, w.codes(policy.exclusions.groups))
     fallback(listed, "excluded", "excluded", "excluded_group")
 
 
@@ -563,7 +581,7 @@ def rule_matches(w: Work, rule: CaseRule, candidates: np.ndarray) -> np.ndarray:
     if rule.max_los is not None:
         mask &= w.los <= rule.max_los
     if rule.groups:
-        mask &= np.isin(w.group, list(rule.groups))
+        mask &= np.isin(w.group, w.codes(rule.groups))
     return mask
 
 
@@ -608,9 +626,10 @@ def exclusion_stage(w: Work, policy: DrgPolicy | DipPolicy, missing_date: np.nda
 
 
 def invalid_and_offpath(w: Work) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Masks of pending invalid, ungroupable and ambiguous rows (by status, or by code when no status)."""
+    """Masks of pending invalid rows (by status, or with a value payment cannot use), ungroupable and ambiguous
+    rows (by status, or by code when no status)."""
     pend = w.pending()
-    invalid = pend & (w.status == "invalid")
+    invalid = pend & ((w.status == "invalid") | (w.bad != ""))
     ungroupable = pend & ~invalid & ((w.status == "ungroupable") | np.isin(w.group, ["", "0000"]))
     ambiguous = pend & ~invalid & ~ungroupable & (w.status == "ambiguous")
     return invalid, ungroupable, ambiguous

@@ -30,6 +30,7 @@ import pandas as pd
 
 from drgpay.payment._exact import dec, fraction_round_half_up, yuan_array_to_fen
 from drgpay.payment.errors import PaymentInputError, describe_rows
+from drgpay.payment.grouping import case_groupers
 from drgpay.payment.policy import (
     BaseRate,
     DipGroupScore,
@@ -39,6 +40,7 @@ from drgpay.payment.policy import (
     PointValue,
     Provenance,
 )
+from drgpay.schema import parse_numeric_column
 
 __all__ = [
     "calibrate_base_rate",
@@ -110,9 +112,8 @@ def _history(
             "y": history[year].astype(str).to_numpy() if year else "all",
             "fen": fen,
             "cost": fen / 100.0,
-            "los": pd.to_numeric(history["los"], errors="coerce").to_numpy()
-            if "los" in history.columns
-            else np.nan,
+            # stays read as grouping reads them: unusable ones (negative, over 3,650 days) do not count
+            "los": parse_numeric_column(history["los"], "los")[0] if "los" in history.columns else np.nan,
         }
     )
     return frame[keep].reset_index(drop=True)
@@ -357,14 +358,22 @@ def calibrate_drg_policy(
     """A :class:`DrgPolicy` calibrated from history: weights (with mean cost and LOS) and, given a ``budget``,
     one base rate = budget / Σ weight of the ``volume`` cases (default: the last year of history). Other
     policy
-    fields (coefficients, outlier rules …) pass through ``policy_kwargs``."""
+    fields (coefficients, outlier rules …) pass through ``policy_kwargs``. ``grouper`` (the grouper whose codes
+    the weights are for) defaults to the one the history was grouped by (its ``grouper`` column); a policy
+    without one cannot be saved."""
     sample = _Sample(year, year_weights, trim, trim_k, trim_range)
     table = _calibrate(history, sample, "drg", "total_cost", min_cases, places, "weight")
     weights = [
-        GroupWeight(code=r["drg"], weight=r["weight"], mean_cost=r["mean_cost"], mean_los=r["mean_los"])
+        GroupWeight(
+            code=r["drg"],
+            weight=_positive(r["weight"]),
+            mean_cost=_positive(r["mean_cost"]),
+            mean_los=_positive(r["mean_los"]),
+        )
         for r in table.to_dict("records")
     ]
     kwargs = dict(policy_kwargs)
+    kwargs["grouper"] = _history_grouper(history, kwargs.get("grouper"))
     notes = (
         f"{_calibrated_from(table)}; "
         f"trim {table.attrs['trim']}; year weights {table.attrs['year_weights'] or 'none'}"
@@ -398,16 +407,22 @@ def calibrate_dip_policy(
 ) -> DipPolicy:
     """A :class:`DipPolicy` calibrated from history: scores (with mean cost and LOS) and, given a ``fund``, a
     budget point value (预算点值) = fund / Σ score of the ``volume`` cases (default: the last year of
-    history)."""
+    history). ``grouper`` defaults to the one the history was grouped by, as for :func:`calibrate_drg_policy`."""
     sample = _Sample(year, year_weights, trim, trim_k, trim_range)
     table = _calibrate(
         history, sample, "dip_group", "total_cost", min_cases, places, "score", scale=dec(scale)
     )
     scores = [
-        DipGroupScore(code=r["dip_group"], score=r["score"], mean_cost=r["mean_cost"], mean_los=r["mean_los"])
+        DipGroupScore(
+            code=r["dip_group"],
+            score=_positive(r["score"]),
+            mean_cost=_positive(r["mean_cost"]),
+            mean_los=_positive(r["mean_los"]),
+        )
         for r in table.to_dict("records")
     ]
     kwargs = dict(policy_kwargs)
+    kwargs["grouper"] = _history_grouper(history, kwargs.get("grouper"))
     notes = _calibrated_from(table)
     if fund is not None:
         vol = _volume(history, year, volume)
@@ -418,6 +433,25 @@ def calibrate_dip_policy(
         kwargs.setdefault("point_value_kind", "budget")
         notes += f"; point value = fund {dec(fund)} / {total} points of {len(vol)} cases"
     return _dated(DipPolicy, name, effective_from, effective_to, provenance, notes, scores=scores, **kwargs)
+
+
+def _positive(value: float | None) -> float | None:
+    """A calibrated figure, or None where history gives none worth a policy (no cases, or 0: a group whose
+    costs or stays are all 0 has no weight or mean stay, rather than an invalid one)."""
+    return value if value is not None and value == value and value > 0 else None
+
+
+def _history_grouper(history: pd.DataFrame, given: str | None) -> str | None:
+    """The grouper a calibrated policy is for: ``given``, else the one the history was grouped by (its
+    ``grouper`` column or attrs). A history grouped by several, or by another than ``given``, is refused: its
+    codes do not name the same cases."""
+    found = sorted(case_groupers(history) or {})
+    if len(found) > 1 or (given is not None and found and found != [given]):
+        wanted = f" (grouper={given!r} was given)" if given is not None else ""
+        raise PaymentInputError(
+            f"history was grouped by {', '.join(found)}{wanted}: calibrate from the cases of one grouper"
+        )
+    return given if given is not None else (found[0] if found else None)
 
 
 def _calibrated_from(table: pd.DataFrame) -> str:

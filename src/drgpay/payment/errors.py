@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "GrouperMismatchError",
     "PaymentError",
     "PaymentInputError",
     "PolicyDateError",
@@ -28,6 +29,19 @@ class PolicyError(PaymentError):
 
 class PaymentInputError(PaymentError):
     """Cases handed to payment are unusable (the message names the columns or rows)."""
+
+
+class GrouperMismatchError(PaymentError):
+    """Cases were grouped by another grouper (or version) than the one the policy's weights or scores are for.
+
+    ``policy_grouper`` is the policy's grouper id, ``found`` the other ids with their number of rows (0 when
+    they were not counted: a lazy Dask frame refused before any work).
+    """
+
+    def __init__(self, message: str, policy_grouper: str, found: dict[str, int]) -> None:
+        super().__init__(message)
+        self.policy_grouper = policy_grouper
+        self.found = dict(found)
 
 
 class PolicyDateError(PaymentError):

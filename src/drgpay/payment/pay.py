@@ -7,6 +7,7 @@ import pandas as pd
 from drgpay.payment._engine import Tracer
 from drgpay.payment.dip_pay import pay_dip
 from drgpay.payment.drg_pay import pay_drg
+from drgpay.payment.grouping import check_grouper
 from drgpay.payment.policy import DipPolicy, DrgPolicy
 
 __all__ = ["pay"]
@@ -30,10 +31,18 @@ def pay(
     needs no suffix). Amounts are yuan, exact to the fen (see ``docs/payment.md`` for the rounding rule). Rows
     not paid under the policy keep empty amounts and say why in ``payment_reason``.
 
-    Raises :class:`PolicyDateError` when a case was discharged outside the policy's effective range, and
-    :class:`PaymentInputError` for missing columns or unreadable values (naming them). Approved 特例单议
-    applications in ``special_cases`` override their cases (see :func:`apply_special_cases`).
+    Raises :class:`GrouperMismatchError` when cases were grouped by another grouper than the policy's
+    ``grouper`` (from their ``grouper`` column, else ``cases.attrs["drgpay"]``; cases that name none, such as
+    codes from an insurer's own file, are paid unchecked), :class:`PolicyDateError` when a case was discharged
+    outside the policy's effective range, and :class:`PaymentInputError` for a frame it cannot read (missing
+    columns, amounts that are not amounts, unknown ``status`` words), naming them. Rows with an unusable value
+    (LOS or discharge type outside what ``group`` accepts, ``fund_paid`` / ``self_paid`` above ``total_cost``,
+    an empty ``status``) are paid by the policy's ``invalid`` rule (default: not paid), ``payment_reason``
+    ``invalid:<what>``. DRG codes are matched in upper case. Approved 特例单议 applications in
+    ``special_cases`` override their cases (see :func:`apply_special_cases`).
     """
+    if isinstance(policy, DrgPolicy | DipPolicy):
+        check_grouper(cases, policy)
     if isinstance(policy, DrgPolicy):
         out = pay_drg(cases, policy, _tracer)
     elif isinstance(policy, DipPolicy):

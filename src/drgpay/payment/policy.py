@@ -31,6 +31,7 @@ from drgpay.payment import _toml
 from drgpay.payment._exact import dec, dec_or_none
 from drgpay.payment.errors import PolicyError
 from drgpay.payment.keys import WILDCARD, normalize_insurance, normalize_level
+from drgpay.payment.limits import check_range
 
 __all__ = [
     "CASE_TYPES",
@@ -69,6 +70,8 @@ LOW_METHODS = ("by_item", "cost_ratio", "standard")
 RULE_METHODS = ("standard_ratio", "per_diem", "by_item", "cost_ratio")
 FUND_METHODS = ("standard_minus_patient", "fund_share")
 GATE_OPS = (">=", ">", "<=", "<", "==", "!=")
+#: 离院方式 codes a case rule may name (DESIGN.md §3: 1 医嘱离院 … 5 死亡, 9 其他).
+DISCHARGE_TYPES = (1, 2, 3, 4, 5, 9)
 
 
 # --------------------------------------------------------------------------------------------- converters
@@ -136,6 +139,29 @@ def _frozen_map(values: Mapping[Any, Any] | None) -> Mapping[Any, Any]:
     return MappingProxyType(dict(values or {}))
 
 
+def _in(kind: str) -> Callable[[Any, Any, Any], None]:
+    """attrs validator: the field's value lies in the valid range of ``kind`` (see :mod:`.limits`)."""
+
+    def check(_inst: Any, attr: Any, value: Any) -> None:
+        check_range(kind, value, attr.name)
+
+    return check
+
+
+def _grouper_id(value: object) -> str | None:
+    """A grouper id (``chs-drg-2.0``), stripped; None when not given."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise PolicyError(f'grouper must be a grouper id such as "chs-drg-2.0"; got {value!r}')
+    return value.strip()
+
+
+def _drg_code(value: object) -> str:
+    """A DRG code as the groupers write it: stripped, upper case (``hc23`` is ``HC23``)."""
+    return str(value).strip().upper()
+
+
 def _one_of(name: str, allowed: Iterable[str]) -> Callable[[Any, Any, Any], None]:
     allowed = tuple(allowed)
 
@@ -172,8 +198,8 @@ class FallbackRule:
     """
 
     method: str = attrs.field(default="by_item", validator=_one_of("fallback method", FALLBACK_METHODS))
-    ratio: Decimal | None = attrs.field(default=None, converter=_od)
-    weight: Decimal | None = attrs.field(default=None, converter=_od)
+    ratio: Decimal | None = attrs.field(default=None, converter=_od, validator=_in("cost_ratio"))
+    weight: Decimal | None = attrs.field(default=None, converter=_od, validator=_in("weight"))
 
     def __attrs_post_init__(self) -> None:
         if self.method == "cost_ratio" and self.ratio is None:
@@ -185,7 +211,7 @@ class Tier:
     """One band of a tiered multiplier: groups with weight ≤ ``max_weight`` (None: no upper bound)."""
 
     multiplier: Decimal = attrs.field(converter=_d)
-    max_weight: Decimal | None = attrs.field(default=None, converter=_od)
+    max_weight: Decimal | None = attrs.field(default=None, converter=_od, validator=_in("weight"))
 
 
 def _tiers(values: object) -> tuple[Tier, ...]:
@@ -220,7 +246,7 @@ class OutlierRule:
         default="standard", validator=_one_of("outlier basis", ("standard", "mean_cost"))
     )
     inclusive: bool = True
-    ratio: Decimal | None = attrs.field(default=None, converter=_od)
+    ratio: Decimal | None = attrs.field(default=None, converter=_od, validator=_in("cost_ratio"))
 
     def __attrs_post_init__(self) -> None:
         if not self.tiers:
@@ -229,8 +255,17 @@ class OutlierRule:
             raise PolicyError(
                 "the last multiplier tier must have no max_weight (it covers every heavier group)"
             )
+        bounds = [t.max_weight for t in self.tiers[:-1]]
+        if any(b is None for b in bounds) or bounds != sorted(bounds):  # type: ignore[type-var]
+            raise PolicyError("multiplier tiers must be in increasing max_weight order, the last without one")
         if self.method in ("standard_plus_excess", "cost_ratio") and self.ratio is None:
             raise PolicyError(f"outlier method {self.method} needs a ratio")
+
+    def check_multipliers(self, kind: str, key: str) -> None:
+        """Every tier's multiplier within the range of ``kind`` (``high_multiplier`` or ``low_multiplier``)."""
+        for k, tier in enumerate(self.tiers, start=1):
+            what = f"{key} multiplier" if len(self.tiers) == 1 else f"{key} tiers #{k} multiplier"
+            check_range(kind, tier.multiplier, what)
 
     def multiplier_for(self, weight: Decimal | None) -> Decimal:
         """The multiplier of the first tier whose ``max_weight`` covers ``weight``."""
@@ -266,6 +301,20 @@ class CaseRule:
     def __attrs_post_init__(self) -> None:
         if self.method in ("standard_ratio", "cost_ratio") and self.ratio is None:
             raise PolicyError(f"case rule {self.name!r}: method {self.method} needs a ratio")
+        if self.method in ("standard_ratio", "cost_ratio"):
+            check_range(self.method, self.ratio, f"case rule {self.name!r} ratio")
+        unknown = sorted(set(self.discharge_types) - set(DISCHARGE_TYPES))
+        if unknown:
+            raise PolicyError(
+                f"case rule {self.name!r}: discharge_types {unknown} are not 离院方式 codes "
+                f"({', '.join(map(str, DISCHARGE_TYPES))})"
+            )
+        for key in ("min_los", "max_los"):
+            check_range("stay", getattr(self, key), f"case rule {self.name!r} {key}")
+        if self.min_los is not None and self.max_los is not None and self.min_los > self.max_los:
+            raise PolicyError(
+                f"case rule {self.name!r}: min_los {self.min_los} is above max_los {self.max_los}"
+            )
 
     @property
     def needs_los(self) -> bool:
@@ -280,7 +329,7 @@ class Exclusions:
     ``max_los`` days (长期住院), insurance types the policy does not cover."""
 
     groups: tuple[str, ...] = attrs.field(default=(), converter=_strs)
-    max_los: int | None = attrs.field(default=None, converter=_oi)
+    max_los: int | None = attrs.field(default=None, converter=_oi, validator=_in("stay"))
     insurance_types: tuple[str, ...] = attrs.field(
         default=(), converter=lambda v: tuple(normalize_insurance(x) for x in _strs(v))
     )
@@ -290,7 +339,7 @@ class Exclusions:
 class BaseRate:
     """A base rate (费率, DRG) keyed by insurance type and hospital level; ``*`` matches anything."""
 
-    rate: Decimal = attrs.field(converter=_d)
+    rate: Decimal = attrs.field(converter=_d, validator=_in("base_rate"))
     insurance_type: str = attrs.field(default=WILDCARD, converter=normalize_insurance)
     hospital_level: str = attrs.field(default=WILDCARD, converter=normalize_level)
 
@@ -299,7 +348,7 @@ class BaseRate:
 class PointValue:
     """A DIP point value (点值) keyed by insurance type (``*`` matches anything)."""
 
-    value: Decimal = attrs.field(converter=_d)
+    value: Decimal = attrs.field(converter=_d, validator=_in("point_value"))
     insurance_type: str = attrs.field(default=WILDCARD, converter=normalize_insurance)
 
 
@@ -313,20 +362,21 @@ class DeviationBand:
     """
 
     threshold: Decimal = attrs.field(converter=_d)
-    slope: Decimal = attrs.field(default=Decimal(1), converter=_d)
-    intercept: Decimal = attrs.field(default=Decimal(0), converter=_d)
+    slope: Decimal = attrs.field(default=Decimal(1), converter=_d, validator=_in("slope"))
+    intercept: Decimal = attrs.field(default=Decimal(0), converter=_d, validator=_in("intercept"))
     inclusive: bool = True
 
 
 @attrs.frozen
 class GroupWeight:
-    """One DRG of a policy: relative weight, historical mean cost and LOS, and flags."""
+    """One DRG of a policy: relative weight, historical mean cost and LOS, and flags. The code is held as the
+    groupers write it (upper case)."""
 
-    code: str
+    code: str = attrs.field(converter=_drg_code)
     name: str = ""
-    weight: Decimal | None = attrs.field(default=None, converter=_od)
-    mean_cost: Decimal | None = attrs.field(default=None, converter=_od)
-    mean_los: Decimal | None = attrs.field(default=None, converter=_od)
+    weight: Decimal | None = attrs.field(default=None, converter=_od, validator=_in("weight"))
+    mean_cost: Decimal | None = attrs.field(default=None, converter=_od, validator=_in("amount"))
+    mean_los: Decimal | None = attrs.field(default=None, converter=_od, validator=_in("mean_los"))
     by_item: bool = False
     basic: bool = False
 
@@ -337,11 +387,11 @@ class DipGroupScore:
     and LOS."""
 
     code: str
-    score: Decimal | None = attrs.field(converter=_od)
+    score: Decimal | None = attrs.field(converter=_od, validator=_in("weight"))
     name: str = ""
     kind: str = "core"
-    mean_cost: Decimal | None = attrs.field(default=None, converter=_od)
-    mean_los: Decimal | None = attrs.field(default=None, converter=_od)
+    mean_cost: Decimal | None = attrs.field(default=None, converter=_od, validator=_in("amount"))
+    mean_los: Decimal | None = attrs.field(default=None, converter=_od, validator=_in("mean_los"))
 
 
 @attrs.frozen
@@ -367,19 +417,19 @@ class AdvanceRule:
     method: str = attrs.field(
         default="monthly_average", validator=_one_of("advance method", ("monthly_average",))
     )
-    months: Decimal = attrs.field(default=Decimal(1), converter=_d)
-    history_months: int = 12
-    ratio: Decimal = attrs.field(default=Decimal(1), converter=_d)
-    cap: Decimal | None = attrs.field(default=None, converter=_od)
-    round_to: Decimal = attrs.field(default=Decimal("0.01"), converter=_d)
+    months: Decimal = attrs.field(default=Decimal(1), converter=_d, validator=_in("advance_months"))
+    history_months: int = attrs.field(default=12, converter=_oi, validator=_in("advance_history"))
+    ratio: Decimal = attrs.field(default=Decimal(1), converter=_d, validator=_in("advance_ratio"))
+    cap: Decimal | None = attrs.field(default=None, converter=_od, validator=_in("advance_cap"))
+    round_to: Decimal = attrs.field(default=Decimal("0.01"), converter=_d, validator=_in("rounding"))
 
 
 @attrs.frozen
 class ShareTier:
     """A band of surplus or overspend, up to ``up_to`` × payable (None: no bound), shared at ``share``."""
 
-    share: Decimal = attrs.field(converter=_d)
-    up_to: Decimal | None = attrs.field(default=None, converter=_od)
+    share: Decimal = attrs.field(converter=_d, validator=_in("share"))
+    up_to: Decimal | None = attrs.field(default=None, converter=_od, validator=_in("share_bound"))
 
 
 def _share_tiers(values: object) -> tuple[ShareTier, ...]:
@@ -450,7 +500,7 @@ def _standards_map(values: object) -> Mapping[tuple[str, str, str], Decimal]:
         return standards_from_frame(values)
     out = {}
     for (code, ins, level), amount in dict(values or {}).items():  # type: ignore[call-overload]
-        out[(str(code), normalize_insurance(ins), normalize_level(level))] = _d(amount)
+        out[(_drg_code(code), normalize_insurance(ins), normalize_level(level))] = _d(amount)
     return MappingProxyType(out)
 
 
@@ -493,6 +543,17 @@ def _check_dates(inst: Any) -> None:
         )
 
 
+def _check_numbers(policy: DrgPolicy | DipPolicy) -> None:
+    """The numbers every policy holds outside its own fields' validators: coefficients keyed by level or
+    hospital, and the default coefficient and special-case quota."""
+    for level, value in policy.level_coefficients.items():
+        check_range("coefficient", value, f"level_coefficients {level!r}")
+    for hospital, value in policy.hospital_coefficients.items():
+        check_range("coefficient", value, f"hospital_coefficients {hospital!r}")
+    check_range("coefficient", policy.default_coefficient, "default_coefficient")
+    check_range("quota", policy.special_quota, "special_quota")
+
+
 def _check_keys_unique(name: str, keys: list[tuple[str, ...]]) -> None:
     seen = set()
     for key in keys:
@@ -508,6 +569,10 @@ def _check_keys_unique(name: str, keys: list[tuple[str, ...]]) -> None:
 class DrgPolicy:
     """A dated CHS-DRG payment policy.
 
+    ``grouper`` is the id of the grouper whose DRG codes the weights are for (``chs-drg-2.0``): :func:`pay`
+    refuses cases grouped by another one. A policy file must state it; a policy built in code without it is not
+    checked (and cannot be saved until it has one).
+
     Standard of a normal case = RW × base rate × coefficient, formed exactly and rounded once to the fen (half
     up); a published per-group standard in ``standards`` (keyed by DRG, insurance type, level; ``*``
     wildcards) takes precedence. The coefficient is the hospital's own (``hospital_coefficients``), else its
@@ -522,6 +587,7 @@ class DrgPolicy:
     weights: Mapping[str, GroupWeight] = attrs.field(converter=_weights_map)
     base_rates: tuple[BaseRate, ...] = attrs.field(default=(), converter=_base_rates)
     version: str = ""
+    grouper: str | None = attrs.field(default=None, converter=_grouper_id)
     provenance: Provenance = attrs.field(factory=Provenance)
     level_coefficients: Mapping[str, Decimal] = attrs.field(factory=dict, converter=_level_map)
     hospital_coefficients: Mapping[str, Decimal] = attrs.field(factory=dict, converter=_dec_map)
@@ -547,15 +613,16 @@ class DrgPolicy:
 
     def __attrs_post_init__(self) -> None:
         _check_dates(self)
+        _check_numbers(self)
         _check_keys_unique("base_rates", [(b.insurance_type, b.hospital_level) for b in self.base_rates])
-        for w in self.weights.values():
-            if w.weight is not None and w.weight < 0:
-                raise PolicyError(f"weights: DRG {w.code} has a negative weight {w.weight}")
-        for b in self.base_rates:
-            if b.rate <= 0:
-                raise PolicyError(f"base_rates: rate {b.rate} must be positive")
-        if self.low_cost is not None and self.low_cost.method == "standard_plus_excess":
-            raise PolicyError("low_cost: method standard_plus_excess applies to high-cost cases only")
+        for (code, ins, level), amount in self.standards.items():
+            check_range("amount", amount, f"standards ({code}, {ins}, {level})")
+        if self.high_cost is not None:
+            self.high_cost.check_multipliers("high_multiplier", "[high_cost]")
+        if self.low_cost is not None:
+            self.low_cost.check_multipliers("low_multiplier", "[low_cost]")
+            if self.low_cost.method == "standard_plus_excess":
+                raise PolicyError("low_cost: method standard_plus_excess applies to high-cost cases only")
 
     def content_hash(self) -> str:
         """SHA-256 of the policy's canonical files (the same for a policy and its saved-and-loaded copy)."""
@@ -565,6 +632,9 @@ class DrgPolicy:
 @attrs.frozen
 class DipPolicy:
     """A dated DIP payment policy.
+
+    ``grouper`` (optional, e.g. ``dip-2.0``): the grouper whose groups the scores are for; when given,
+    :func:`pay` refuses cases grouped by another one.
 
     Points of a normal case = score × auxiliary coefficient (column ``aux_coefficient`` when the cases carry
     one), rounded to ``points_places`` decimals; deviation cases by ``low`` / ``high`` bands on the cost ratio
@@ -582,6 +652,7 @@ class DipPolicy:
         default="budget", validator=_one_of("point_value_kind", ("budget", "settlement"))
     )
     version: str = ""
+    grouper: str | None = attrs.field(default=None, converter=_grouper_id)
     provenance: Provenance = attrs.field(factory=Provenance)
     level_coefficients: Mapping[str, Decimal] = attrs.field(factory=dict, converter=_level_map)
     hospital_coefficients: Mapping[str, Decimal] = attrs.field(factory=dict, converter=_dec_map)
@@ -611,10 +682,12 @@ class DipPolicy:
 
     def __attrs_post_init__(self) -> None:
         _check_dates(self)
+        _check_numbers(self)
         _check_keys_unique("point_values", [(p.insurance_type,) for p in self.point_values])
-        for p in self.point_values:
-            if p.value <= 0:
-                raise PolicyError(f"point_values: value {p.value} must be positive")
+        if self.low is not None:
+            check_range("low_threshold", self.low.threshold, "[deviation.low] threshold")
+        if self.high is not None:
+            check_range("high_threshold", self.high.threshold, "[deviation.high] threshold")
         if self.low is not None and self.high is not None and self.low.threshold >= self.high.threshold:
             raise PolicyError("deviation: the low threshold must be below the high threshold")
         if not 0 <= self.points_places <= 12:
@@ -670,20 +743,28 @@ def _cell_dec(value: object, where: str) -> Decimal | None:
 
 
 def _coded_records(
-    frame: pd.DataFrame, column: str, where: str, what: str
+    frame: pd.DataFrame, column: str, where: str, what: str, key: Callable[[str], str] = str
 ) -> Iterator[tuple[str, str, dict[Any, Any]]]:
     """(row label for errors, code, record) of each row of a table keyed by ``column``; an empty or repeated
-    code is an error (``what`` names the code: ``DRG``, ``DIP group``)."""
+    code (as ``key`` normalises it) is an error (``what`` names the code: ``DRG``, ``DIP group``)."""
     seen: set[str] = set()
     for pos, rec in enumerate(frame.to_dict("records")):
         at = f"{where} row {pos + 2}"
-        code = _str_cell(rec[column])
+        code = key(_str_cell(rec[column]))
         if not code:
             raise PolicyError(f"{at}: empty {what} code")
         if code in seen:
             raise PolicyError(f"{at}: {what} {code} is listed twice")
         seen.add(code)
         yield at, code, rec
+
+
+def _row(cls: type[_Coded], at: str, what: str, **values: Any) -> _Coded:
+    """One group of a table, its errors (such as a value outside its valid range) naming the table row."""
+    try:
+        return cls(**values)
+    except PolicyError as exc:
+        raise PolicyError(f"{at} ({what} {values['code']}): {exc}") from None
 
 
 def _optional_dec(rec: Mapping[Any, Any], column: str, at: str, has: set[Any]) -> Decimal | None:
@@ -699,8 +780,11 @@ def weights_from_frame(frame: pd.DataFrame, where: str = "weights") -> Mapping[s
     _require(frame, ["drg"], where)
     out: dict[str, GroupWeight] = {}
     has = set(frame.columns)
-    for at, code, rec in _coded_records(frame, "drg", where, "DRG"):
-        out[code] = GroupWeight(
+    for at, code, rec in _coded_records(frame, "drg", where, "DRG", _drg_code):
+        out[code] = _row(
+            GroupWeight,
+            at,
+            "DRG",
             code=code,
             name=_str_cell(rec.get("name")),
             weight=_optional_dec(rec, "weight", at, has),
@@ -728,7 +812,10 @@ def scores_from_frame(frame: pd.DataFrame, where: str = "scores") -> Mapping[str
             raise PolicyError(
                 f"{at}: kind must be core, basic or comprehensive (核心/基层/综合); got {rec.get('kind')!r}"
             )
-        out[code] = DipGroupScore(
+        out[code] = _row(
+            DipGroupScore,
+            at,
+            "DIP group",
             code=code,
             name=_str_cell(rec.get("name")),
             kind=kind,
@@ -751,9 +838,10 @@ def standards_from_frame(
         amount = _cell_dec(rec["standard"], at + " standard")
         if amount is None:
             continue
+        check_range("amount", amount, f"{at} standard")
         ins = normalize_insurance(rec.get("insurance_type", WILDCARD) or WILDCARD)
         level = normalize_level(rec.get("hospital_level", WILDCARD) or WILDCARD)
-        key = (str(rec["drg"]).strip(), ins, level)
+        key = (_drg_code(rec["drg"]), ins, level)
         if key in out:
             raise PolicyError(f"{at}: standard for {key} is listed twice")
         out[key] = amount
@@ -833,6 +921,7 @@ _COMMON_KEYS = [
     "scheme",
     "name",
     "version",
+    "grouper",
     "effective_from",
     "effective_to",
     "provenance",
@@ -856,6 +945,7 @@ def _common(data: dict[str, Any], where: str) -> dict[str, Any]:
         "version": str(data.get("version", "")),
         "effective_from": data.get("effective_from"),
         "effective_to": data.get("effective_to"),
+        "grouper": data.get("grouper"),
     }
     for key in ("effective_from", "effective_to"):
         if out[key] is None:
@@ -907,6 +997,7 @@ def _hospital_coefficients(path: Path | None) -> dict[str, Decimal]:
         value = _cell_dec(rec["coefficient"], at)
         if value is None:
             raise PolicyError(f"{at}: empty coefficient")
+        check_range("coefficient", value, f"{at} (hospital {hid}) coefficient")
         out[hid] = value
     return out
 
@@ -925,6 +1016,11 @@ def _load_drg(data: dict[str, Any], base: Path, where: str) -> DrgPolicy:
             "missing_weight",
         ],
     )
+    if "grouper" not in data:
+        raise PolicyError(
+            f"{where}: grouper is required: the id of the grouper whose DRG codes the weights are for, e.g. "
+            'grouper = "chs-drg-2.0" (drgpay groupers lists them); cases grouped by another grouper are refused'
+        )
     kwargs = _common(data, where)
     tables = _take(
         data.get("tables", {}), f"{where} [tables]", ["weights", "hospital_coefficients", "standards"]
@@ -1018,7 +1114,8 @@ def load_policy(path: str | os.PathLike[str]) -> DrgPolicy | DipPolicy:
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"{path.name}: not valid TOML: {exc}") from None
     scheme = data.get("scheme")
-    where = path.name
+    # every policy file is policy.toml: its folder names it
+    where = f"{path.parent.name}/{path.name}" if path.parent.name else path.name
     if scheme in ("chs-drg", "drg"):
         return _load_drg(data, path.parent, where)
     if scheme == "dip":
@@ -1091,6 +1188,7 @@ def _common_dict(policy: DrgPolicy | DipPolicy) -> dict[str, Any]:
         "scheme": policy.scheme,
         "name": policy.name,
         "version": policy.version,
+        "grouper": policy.grouper,
         "effective_from": policy.effective_from,
         "effective_to": policy.effective_to,
         "fund_method": policy.fund_method,
@@ -1232,6 +1330,11 @@ def _hash_files(files: Mapping[str, str]) -> str:
 def save_policy(policy: DrgPolicy | DipPolicy, directory: str | os.PathLike[str]) -> Path:
     """Write ``policy.toml`` and its CSV tables into ``directory`` (created if needed); returns the TOML
     path."""
+    if isinstance(policy, DrgPolicy) and policy.grouper is None:
+        raise PolicyError(
+            f"policy {policy.name!r} has no grouper: give it the id of the grouper whose DRG codes its weights are "
+            'for (grouper="chs-drg-2.0"; attrs.evolve(policy, grouper=...)) before saving'
+        )
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     for name, text in policy_files(policy).items():
