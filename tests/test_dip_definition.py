@@ -3,6 +3,7 @@ local variants (extra procedure categories, auxiliary coefficients, a different 
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 
@@ -80,14 +81,16 @@ def test_loaded_definition() -> None:
 def variant(tmp_path: Path, tables: dict[str, str], algorithm: str = "") -> Path:
     folder = tmp_path / "dip-city"
     folder.mkdir()
-    listed = "\n".join(f'"{name}" = ""' for name in tables)
+    for name, text in tables.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    listed = "\n".join(
+        f'"{name}" = "{hashlib.sha256((folder / name).read_bytes()).hexdigest()}"' for name in tables
+    )
     (folder / "grouper.toml").write_text(
         '[grouper]\nid = "dip-city"\nscheme = "dip"\nversion = "2.0-city"\nextends = "dip-2.0"\n'
         f"{algorithm}\n[tables]\n{listed}\n",
         encoding="utf-8",
     )
-    for name, text in tables.items():
-        (folder / name).write_text(text, encoding="utf-8")
     return folder
 
 

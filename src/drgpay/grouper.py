@@ -5,8 +5,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib
-import os
-import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -17,7 +15,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from drgpay import __version__
 from drgpay._grouping import (
     DefinitionGrouper,
     GrouperIncompleteError,
@@ -30,7 +27,7 @@ from drgpay._grouping import (
     repr_pretty,
     result_line,
 )
-from drgpay.definitions import Definition, find_grouper, load_definition
+from drgpay.definitions import Definition, cache, find_grouper, load_definition
 from drgpay.definitions.loader import resolve_base
 from drgpay.definitions.manifest import Manifest, read_manifest
 from drgpay.drg.compiled import REASONS, STATUSES, CompiledDrg, compile_drg
@@ -273,42 +270,24 @@ def _positions_in(found: np.ndarray, rows: np.ndarray) -> pa.Array:
     return pa.array(np.where(present, where, 0), pa.int64(), mask=~present)
 
 
-def cache_dir() -> Path | None:
-    """Where compiled CHS-DRG groupers are kept between runs: ``$DRGPAY_CACHE`` (``0`` turns caching off),
-    else ``$XDG_CACHE_HOME/drgpay`` or ``~/.cache/drgpay``."""
-    env = os.environ.get("DRGPAY_CACHE")
-    if env == "0":
-        return None
-    if env:
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "drgpay"
+#: The compiled form's field names: part of the cache key, so a drgpay whose compiled form changed never reads a
+#: cache file written by another shape of it (the version alone does not change between development builds).
+_COMPILED_SHAPE = ",".join(f.name for f in attrs.fields(CompiledDrg))
 
 
 def _disk_cached(folder: Path, stamp: tuple[tuple[str, int, int], ...]) -> Grouper:
     """Load and compile a CHS-DRG grouper, reusing the compiled form saved by an earlier run when the folder's
-    files are unchanged (the key covers every file's path, size and modification time, and drgpay's version)."""
-    base = cache_dir()
-    key = hashlib.sha256(repr((str(folder), stamp, __version__)).encode()).hexdigest()[:32]
-    path = base / f"grouper-{key}.pickle" if base else None
-    if path is not None and path.is_file():
-        try:
-            with path.open("rb") as fh:
-                cached = pickle.load(fh)
-            if isinstance(cached, Grouper):
-                return cached
-        except Exception:  # a stale or truncated cache file is rebuilt, never trusted
-            pass
+    files are unchanged (the key covers every file's path, size and modification time, the compiled form's shape;
+    :mod:`drgpay.definitions.cache` adds drgpay's version and checks owner, permissions and integrity)."""
+    key = "chs-drg:" + hashlib.sha256(repr((str(folder), stamp, _COMPILED_SHAPE)).encode()).hexdigest()
+    match cache.load(key):
+        case (Definition() as definition, CompiledDrg() as compiled):
+            grouper = Grouper(definition)
+            grouper.compiled = compiled  # the cached_property, filled from the cache
+            return grouper
     grouper = Grouper(load_definition(folder))
-    if path is not None and grouper.complete:
-        grouper.compiled  # noqa: B018 - compile before saving
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            with tmp.open("wb") as fh:
-                pickle.dump(grouper, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            tmp.replace(path)
-        except OSError:
-            pass  # a read-only home directory only costs speed
+    if grouper.complete:
+        cache.store(key, (grouper.definition, grouper.compiled))
     return grouper
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 
 from drgpay.definitions.errors import DefinitionError
 from drgpay.definitions.manifest import Manifest, read_manifest
+from drgpay.definitions.paths import safe_table_path
 from drgpay.definitions.registry import find_grouper
 from drgpay.definitions.tables import CROSS_CHECKS, TABLE_SPECS, check_table
 
@@ -37,7 +38,7 @@ def _read_table(path: Path, expected_sha: str) -> tuple[pd.DataFrame, str]:
     except FileNotFoundError as exc:
         raise DefinitionError("table listed in grouper.toml is missing", file=path) from exc
     digest = hashlib.sha256(data).hexdigest()
-    if expected_sha and digest != expected_sha:
+    if digest != expected_sha:
         raise DefinitionError(
             f"sha256 {digest} does not match grouper.toml ({expected_sha}); the table was changed by hand or "
             "corrupted — rebuild it or update the manifest",
@@ -96,15 +97,17 @@ def load_definition(name_or_path: str | Path, *, _seen: tuple[Path, ...] = ()) -
     tables: dict[str, pd.DataFrame] = dict(base.tables) if base else {}
     paths: dict[str, Path] = dict(base.paths) if base else {}
     for name, sha in manifest.tables.items():
-        frame, digest = _read_table(folder / name, sha)
+        path = safe_table_path(
+            folder, name, error=lambda message: DefinitionError(message, file=manifest.path)
+        )
+        frame, digest = _read_table(path, sha)
         hasher.update(name.encode() + digest.encode())
-        spec = specs.get(name)
-        if spec is not None:
-            check_table(folder / name, frame, spec)
-            if base is not None and spec.additive and name in tables:
-                frame = _merge(tables[name], frame, spec.key)
+        spec = specs[name]  # the manifest lists only tables of its scheme
+        check_table(path, frame, spec)
+        if base is not None and spec.additive and name in tables:
+            frame = _merge(tables[name], frame, spec.key)
         tables[name] = frame
-        paths[name] = folder / name
+        paths[name] = path
     missing = [name for name in specs if name not in tables]
     if missing:
         raise DefinitionError(f"tables missing from [tables]: {missing}", file=manifest.path)

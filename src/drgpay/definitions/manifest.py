@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -10,11 +11,14 @@ from typing import Any
 import attrs
 
 from drgpay.definitions.errors import DefinitionError
+from drgpay.definitions.paths import safe_table_path
+from drgpay.definitions.tables import TABLE_SPECS
 
 __all__ = ["Manifest", "read_manifest"]
 
 SCHEMES = ("chs-drg", "dip")
 STATUSES = ("complete", "incomplete")
+SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 def _date(value: object, field: str, path: Path) -> dt.date | None:
@@ -77,9 +81,7 @@ def read_manifest(path: Path) -> Manifest:
     status = g.get("status", "complete")
     if status not in STATUSES:
         raise DefinitionError(f"[grouper] status must be one of {STATUSES}, not {status!r}", file=path)
-    tables = data.get("tables", {})
-    if not isinstance(tables, dict):
-        raise DefinitionError("[tables] must map file names to sha256 digests", file=path)
+    tables = _tables(data.get("tables", {}), str(g["scheme"]), path)
     return Manifest(
         path=path,
         id=str(g["id"]),
@@ -96,5 +98,29 @@ def read_manifest(path: Path) -> Manifest:
         counts=dict(data.get("counts", {})),
         algorithm=dict(data.get("algorithm", {})),
         sources=list(data.get("sources", [])),
-        tables={str(k): str(v) for k, v in tables.items()},
+        tables=tables,
     )
+
+
+def _tables(tables: object, scheme: str, path: Path) -> dict[str, str]:
+    """``[tables]``: file name → sha256. Every name is a table of the scheme, inside the folder, and every digest
+    is 64 hexadecimal digits (there is no way to skip the check); digests come back in lower case."""
+    if not isinstance(tables, dict):
+        raise DefinitionError("[tables] must map file names to sha256 digests", file=path)
+    known = TABLE_SPECS[scheme]
+    out: dict[str, str] = {}
+    for name, digest in tables.items():
+        safe_table_path(
+            path.parent, name, error=lambda message: DefinitionError(f"[tables] {message}", file=path)
+        )
+        if name not in known:
+            raise DefinitionError(
+                f"[tables] {name!r} is not a table of a {scheme} grouper; known: {', '.join(known)}",
+                file=path,
+            )
+        if not isinstance(digest, str) or not SHA256.fullmatch(digest):
+            raise DefinitionError(
+                f"[tables] {name!r} needs its sha256 (64 hexadecimal digits), found {digest!r}", file=path
+            )
+        out[name] = digest.lower()
+    return out

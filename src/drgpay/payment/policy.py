@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import attrs
 import pandas as pd
 
+from drgpay.definitions.paths import safe_table_path
 from drgpay.dip.catalog import KIND_ALIASES
 from drgpay.payment import _toml
 from drgpay.payment._exact import dec, dec_or_none
@@ -977,10 +978,7 @@ def _table_path(base: Path, tables: Mapping[str, Any], key: str, where: str, req
         if required:
             raise PolicyError(f'{where}: [tables] needs {key} = "<file>.csv"')
         return None
-    rel = Path(str(tables[key]))
-    if rel.is_absolute():
-        raise PolicyError(f"{where}: table paths must be relative to the policy file; got {rel}")
-    return base / rel
+    return safe_table_path(base, str(tables[key]), error=lambda message: PolicyError(f"{where}: {message}"))
 
 
 def _hospital_coefficients(path: Path | None) -> dict[str, Decimal]:
