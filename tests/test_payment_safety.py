@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import shutil
 import warnings
 from decimal import Decimal
 from pathlib import Path
@@ -475,3 +476,19 @@ def test_flags_do_not_depend_on_the_other_rows() -> None:
     whole = pay(frame, policy())
     parts = pd.concat([pay(frame.iloc[:3], policy()), pay(frame.iloc[3:], policy())])
     pd.testing.assert_frame_equal(whole, parts, check_exact=True)
+
+
+@pytest.mark.parametrize("path", ["../weights.csv", "/etc/passwd", "sub/../../weights.csv", ""])
+def test_policy_table_paths_stay_inside_the_policy_folder(tmp_path: Path, path: str) -> None:
+    from drgpay.payment import example_policy_path
+
+    folder = tmp_path / "policy"
+    example = Path(example_policy_path())
+    shutil.copytree(example if example.is_dir() else example.parent, folder)
+    shutil.copy(folder / "weights.csv", tmp_path / "weights.csv")  # a real file outside the folder
+    toml = folder / "policy.toml"
+    text = toml.read_text("utf-8")
+    assert 'weights = "weights.csv"' in text
+    toml.write_text(text.replace('weights = "weights.csv"', f'weights = "{path}"'), "utf-8")
+    with pytest.raises(drgpay.payment.PolicyError, match=r"policy\.toml"):
+        drgpay.load_policy(toml)
