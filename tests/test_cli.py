@@ -34,7 +34,7 @@ def test_group_in_small_chunks_to_parquet(tmp_path: Path) -> None:
     )
     chunked = pd.read_parquet(out)
     whole = drgpay.group(pd.read_csv(SAMPLE, dtype=str))
-    assert list(chunked.columns) == ["case_id", "mdc", "adrg", "drg", "status", "reason", "warnings"]
+    assert list(chunked.columns) == ["case_id", *drgpay.grouper.OUTPUT_COLUMNS]
     assert list(chunked["case_id"]) == list(pd.read_csv(SAMPLE, dtype=str)["case_id"])
     assert list(chunked["drg"]) == list(whole["drg"].astype(str))
     assert list(chunked["status"]) == list(whole["status"].astype(str))
@@ -57,7 +57,7 @@ def test_group_with_column_map_and_gbk(tmp_path: Path) -> None:
     out = tmp_path / "out.csv"
     mapping = json.dumps({"主诊": "principal_dx", "xb": "sex"}, ensure_ascii=False)
     assert main(["group", str(path), "-q", "--columns", mapping, "--output", str(out)]) == 0
-    assert pd.read_csv(out, dtype=str)["drg"].iloc[0] == "GZ13"
+    assert pd.read_csv(out, dtype=str)["drg"].iloc[0] == "GZ19"  # chs-drg-2.0, the default: GZ1 is not split
     assert (
         main(["group", str(path), "-q", "--columns", "主诊=principal_dx,xb=sex", "--output", str(out)]) == 0
     )
@@ -67,8 +67,16 @@ def test_group_errors_are_reported(tmp_path: Path, capsys: pytest.CaptureFixture
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n", "utf-8")
     assert main(["group", str(bad), "-q"]) == 2
-    assert "required column(s) ['principal_dx'] not found" in capsys.readouterr().err
-    assert main(["group", str(SAMPLE), "-q", "--grouper", "chs-drg-2.0"]) == 2
+    assert "principal_dx" in capsys.readouterr().err
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    base = drgpay.definitions.find_grouper("chs-drg-2.0").as_posix()
+    (unfinished / "grouper.toml").write_text(
+        '[grouper]\nid = "unfinished"\nscheme = "chs-drg"\nversion = "0"\ntitle = "t"\nstatus = "incomplete"\n'
+        f'status_note = "rules missing"\neffective_from = "2024-01-01"\nextends = "{base}"\n\n[tables]\n',
+        "utf-8",
+    )
+    assert main(["group", str(SAMPLE), "-q", "--grouper", str(unfinished)]) == 2
     assert "incomplete" in capsys.readouterr().err
     assert main(["group", str(SAMPLE), "-q", "--grouper", "no-such"]) == 2
     assert "unknown grouper 'no-such'" in capsys.readouterr().err
@@ -76,37 +84,41 @@ def test_group_errors_are_reported(tmp_path: Path, capsys: pytest.CaptureFixture
 
 def test_groupers_and_explain(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["groupers"]) == 0
-    listing = capsys.readouterr().out
-    assert "chs-drg-1.1" in listing and "incomplete" in listing
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[1:]}
+    assert rows["chs-drg-2.0"][3:7] == ["complete", "26", "409", "634"]
+    assert rows["chs-drg-1.1"][3:7] == ["complete", "26", "376", "628"]
     assert main(["explain", str(SAMPLE), "--row", "0"]) == 0
-    assert "result  GZ13 (grouped)" in capsys.readouterr().out
+    assert "result  GZ19 (grouped)" in capsys.readouterr().out
     argv = ["explain", "--principal-dx", "J18.900", "--secondary-dx", "J09.x00", "--sex", "1", "--age", "70"]
+    argv += ["--grouper", "chs-drg-1.1"]
     assert main(argv) == 0
     assert "cancelled: exclusion table 101" in capsys.readouterr().out
 
 
 def test_compiled_grouper_cache_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from drgpay import grouper as grouper_module
+    from drgpay.definitions import cache
 
     monkeypatch.setenv("DRGPAY_CACHE", str(tmp_path))
     folder = drgpay.definitions.find_grouper("chs-drg-1.1")
     stamp = (("test", 0, 0),)
     first = grouper_module._disk_cached(folder, stamp)
-    files = list(tmp_path.glob("grouper-*.pickle"))
+    files = list(tmp_path.glob("*.cache"))
     assert len(files) == 1
     second = grouper_module._disk_cached(folder, stamp)
     assert second is not first and second.content_hash == first.content_hash
     df = pd.read_csv(SAMPLE, dtype=str)
     pd.testing.assert_frame_equal(second.group(df), first.group(df))
-    files[0].write_bytes(b"not a pickle")
-    assert grouper_module._disk_cached(folder, stamp).content_hash == first.content_hash
+    files[0].write_bytes(b"not a cache file")
+    with pytest.warns(cache.CacheWarning, match="corrupt"):
+        assert grouper_module._disk_cached(folder, stamp).content_hash == first.content_hash
     monkeypatch.setenv("DRGPAY_CACHE", "0")
-    assert grouper_module.cache_dir() is None
+    assert cache.cache_dir() is None
 
 
 def test_catalog_with_a_chs_drg_grouper_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["group", str(SAMPLE), "-q", "--catalog", "x.csv"]) == 2
-    assert "catalog does not apply to chs-drg-1.1" in capsys.readouterr().err
+    assert "catalog does not apply to chs-drg-2.0" in capsys.readouterr().err
 
 
 def test_group_on_two_worker_processes_writes_what_one_writes(tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ def test_build_catalog_options_and_errors(
     assert main([*args, "--trim", "0.01,0.99", "--id", "city-2024"]) == 0
     cat = load_catalog(out)
     assert cat.provenance["id"] == "city-2024" and cat.provenance["trim"] == [0.01, 0.99]
-    assert main(["dip", "build-catalog", str(tmp_path / "none.csv"), "-o", str(out)]) == 1
+    assert main(["dip", "build-catalog", str(tmp_path / "none.csv"), "-o", str(out)]) == 2
     assert "error" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([*args, "--trim", "0.5"])

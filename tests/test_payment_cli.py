@@ -149,16 +149,16 @@ def test_calibrate_prints_weights_and_dip_scheme(tmp_path: Path, capsys: pytest.
     assert isinstance(load_policy(folder), DipPolicy)
 
 
-def test_errors_exit_1_with_a_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_errors_exit_2_with_a_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     g = grouped(tmp_path / "g.csv")
-    assert run(["pay", str(g), "--policy", str(tmp_path / "nowhere")]) == 1
+    assert run(["pay", str(g), "--policy", str(tmp_path / "nowhere")]) == 2
     assert "policy file not found" in capsys.readouterr().err
     # the example policy is for 2025: these 2024 cases are refused, naming them
-    assert run(["pay", str(g), "--policy", str(example_policy_path())]) == 1
+    assert run(["pay", str(g), "--policy", str(example_policy_path())]) == 2
     assert "3 case(s) discharged outside policy" in capsys.readouterr().err
-    assert run(["calibrate", str(history(tmp_path / "h.csv")), "-o", str(tmp_path / "p")]) == 1
+    assert run(["calibrate", str(history(tmp_path / "h.csv")), "-o", str(tmp_path / "p")]) == 2
     assert "--effective-from" in capsys.readouterr().err
-    assert run(["pay", str(tmp_path / "g.xlsx"), "--policy", str(example_policy_path())]) == 1
+    assert run(["pay", str(tmp_path / "g.xlsx"), "--policy", str(example_policy_path())]) == 2
 
 
 def fails(argv: list[str]) -> bool:

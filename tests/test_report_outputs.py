@@ -201,7 +201,7 @@ def test_cli_report_bad_input(tmp_path, capsys):
             str(tmp_path / "r.xlsx"),
         ]
     )
-    assert code == 1
+    assert code == 2
     assert "missing required column(s): total_cost" in capsys.readouterr().err
     with pytest.raises(ValueError, match="unsupported file type"):
         read_table(tmp_path / "a.json")

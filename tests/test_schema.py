@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import drgpay
@@ -79,6 +79,7 @@ def test_split_distinct_matches_split_code_list(pieces: list[str]) -> None:
         assert (i in several) == (len(expected) > 1)
 
 
+@settings(deadline=None)  # the first example compiles Arrow's separator regex
 @given(st.lists(st.one_of(st.none(), st.text(alphabet=CODE_CHARS, max_size=20)), min_size=1, max_size=20))
 def test_prepared_lists_match_split_code_list(cells: list[str | None]) -> None:
     prepared = prepare_records(pd.DataFrame({"principal_dx": ["A"] * len(cells), "secondary_dx": cells}))
@@ -90,6 +91,15 @@ def test_prepared_lists_match_split_code_list(cells: list[str | None]) -> None:
 
 def test_split_code_list_forms() -> None:
     assert split_code_list("A|b，C;D、E") == ["A", "B", "C", "D", "E"]
+    assert split_code_list(" K81.000\nE11.900\tI10.x05 Z00｜Z01\u3000Z02 ") == [
+        "K81.000",
+        "E11.900",
+        "I10.x05",
+        "Z00",
+        "Z01",
+        "Z02",
+    ]
+    assert split_code_list(["K81.000 E11.900", 51.23]) == ["K81.000", "E11.900", "51.23"]
     assert split_code_list(["k11.901", None, "", "I10.X05"]) == ["K11.901", "I10.x05"]
     assert split_code_list(np.nan) == []
 

@@ -11,7 +11,6 @@ The main CLI calls :func:`register` with its ``add_subparsers()`` object. Groupi
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,36 +23,52 @@ __all__ = ["register", "run_build_catalog", "run_check_catalog"]
 
 
 def _floats(text: str | None, name: str) -> list[float] | None:
+    from drgpay.cli import usage_error
+
     if text is None:
         return None
     try:
         return [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise SystemExit(f"--{name}: expected comma-separated numbers, got {text!r}") from None
+        usage_error(f"--{name}: expected comma-separated numbers, got {text!r}")
 
 
-def _read_history(path: Path) -> pd.DataFrame:
-    from drgpay.io import read_chunks
+def _read_history(path: Path, columns: dict[str, str] | None, sheet: str | None) -> pd.DataFrame:
+    """The whole history, after the checks every input gets (a file with a header, principal_dx, records)."""
+    from drgpay._inputs import check_input, read_input_chunks
+    from drgpay.io import DEFAULT_CHUNK_ROWS
 
-    chunks = list(read_chunks(path))
+    chosen = check_input(path, columns=columns, sheet=sheet).sheet
+    chunks = list(read_input_chunks(path, DEFAULT_CHUNK_ROWS, sheet=chosen, columns=columns))
     if not chunks:
-        raise ValueError(f"{path}: no rows")
+        raise ValueError(f"{path} has no records")
     return pd.concat(chunks, ignore_index=True)
 
 
+def _catalog_files(path: Path) -> list[Path]:
+    """The files ``DipCatalog.save(path)`` writes: the table, its TOML and the auxiliary table."""
+    return [path, path.with_suffix(".toml"), path.with_name(path.stem + ".aux.csv")]
+
+
 def run_build_catalog(args: argparse.Namespace) -> int:
-    """``dip build-catalog``: read the history, build, write CSV + TOML, print a summary."""
-    from drgpay.cli import parse_column_map
+    """``dip build-catalog``: read the history, build, write CSV + TOML, print a summary.
+
+    The catalogue files are written whole or not at all, and never over the history."""
+    from drgpay._atomic import atomic_folder, check_not_inputs, check_writable
+    from drgpay.cli import parse_column_map, usage_error
 
     trim = _floats(args.trim, "trim")
     if trim is not None and len(trim) != 2:
-        raise SystemExit("--trim: expected two quantiles LO,HI such as 0.025,0.975")
+        usage_error("--trim: expected two quantiles LO,HI such as 0.025,0.975")
     weights = _floats(args.year_weights, "year-weights")
-    history = _read_history(args.history)
+    columns = parse_column_map(args.columns)
+    check_not_inputs(_catalog_files(args.output), [args.history, args.columns])
+    check_writable(args.output)
+    history = _read_history(args.history, columns, args.sheet)
     catalog = build_catalog(
         history,
         grouper=args.grouper,
-        columns=parse_column_map(args.columns),
+        columns=columns,
         cost_column=args.cost_column,
         year_column=args.year_column,
         year_weights=weights,
@@ -65,7 +80,9 @@ def run_build_catalog(args: argparse.Namespace) -> int:
         decimals=args.decimals,
         catalog_id=args.id or args.output.stem,
     )
-    path = catalog.save(args.output)
+    with atomic_folder(args.output.parent) as staging:
+        catalog.save(staging / args.output.name)
+    path = args.output
     p = catalog.provenance
     kinds = catalog.table["kind"].value_counts()
     print(
@@ -100,6 +117,8 @@ def run_check_catalog(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``dip build-catalog`` and ``dip check-catalog`` to the main CLI."""
+    from drgpay.cli import explained
+
     dip = subparsers.add_parser("dip", help="DIP catalogues: build one from history, check one")
     sub = dip.add_subparsers(dest="dip_command", required=True)
 
@@ -127,23 +146,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     b.add_argument("--trim", help="cost quantiles kept within each group, e.g. 0.025,0.975 (default none)")
     b.add_argument("--decimals", type=int, default=4, help="score decimals (default 4)")
     b.add_argument("--id", help="catalogue id (default: the output file name)")
-    b.set_defaults(func=_guard(run_build_catalog))
+    b.add_argument("--sheet", help="Excel history: the sheet to read (default: the first with principal_dx)")
+    b.set_defaults(func=explained(run_build_catalog))
 
     c = sub.add_parser("check-catalog", help="load and compile a catalogue against a grouper")
     c.add_argument("catalog", type=Path)
     c.add_argument("--grouper", default="dip-2.0")
-    c.set_defaults(func=_guard(run_check_catalog))
+    c.set_defaults(func=explained(run_check_catalog))
     return dip
-
-
-def _guard(func: Any) -> Any:
-    """Errors of reading and building become a message and exit code 1 (the main CLI maps others to 2)."""
-
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return int(func(args))
-        except (ValueError, OSError) as err:
-            print(f"drgpay dip: error: {err}", file=sys.stderr)
-            return 1
-
-    return run

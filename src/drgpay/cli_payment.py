@@ -1,17 +1,21 @@
 """``drgpay pay`` and ``drgpay calibrate``: payment and calibration from files.
 
 The main CLI calls :func:`register` with its ``add_subparsers()`` object; each parsed namespace carries
-``func`` (:func:`run_pay` or :func:`run_calibrate`) which returns the process exit code (0 success, 1 bad
-input). The work is done by :func:`pay_file` and :func:`calibrate_file`, usable from Python as well.
+``func`` (:func:`run_pay` or :func:`run_calibrate`) wrapped by :func:`drgpay.cli.explained`, which turns an error
+into one line on stderr and exit status 2. The work is done by :func:`pay_file` and :func:`calibrate_file`, usable
+from Python as well. Outputs are written whole or not at all (:mod:`drgpay._atomic`), and an output that is one
+of the inputs is refused before anything is read.
 
 - ``drgpay pay GROUPED --policy POLICY [--output OUT] [--special APPLICATIONS]``: GROUPED is a CSV or Parquet
   file of cases joined with their grouping (``drg`` or ``dip_group``, ``status``, ``reason``); POLICY a policy
   folder or TOML file. OUT (``.csv`` or ``.parquet``) gets the input columns followed by the payment columns
   (the payment reason is ``payment_reason``; a payment column the input already has gets ``_payment``);
   without OUT a summary by case type is printed.
-- ``drgpay calibrate HISTORY [--scheme drg|dip] [--budget AMOUNT] [--output DIR]``: weights (DIP: scores) from
-  historical grouped cases; with ``--budget`` (DIP: the fund) also the base rate (point value). With
-  ``--output`` a policy folder is written, else the weights table is printed as CSV.
+  Cases grouped by another grouper than the policy's (their ``grouper`` column) are refused.
+- ``drgpay calibrate HISTORY [--scheme drg|dip] [--budget AMOUNT] [--output DIR] [--grouper ID]``: weights
+  (DIP: scores) from historical grouped cases; with ``--budget`` (DIP: the fund) also the base rate (point
+  value). With ``--output`` a policy folder is written, else the weights table is printed as CSV. The policy's
+  grouper is the one the history was grouped by (its ``grouper`` column) or ``--grouper``.
 """
 
 from __future__ import annotations
@@ -25,8 +29,10 @@ from typing import Any
 
 import pandas as pd
 
+from drgpay._atomic import atomic_folder, atomic_path, check_not_inputs, check_writable
+from drgpay._inputs import check_input
+from drgpay.io import output_format
 from drgpay.payment import (
-    PaymentError,
     calibrate_dip_policy,
     calibrate_dip_scores,
     calibrate_drg_policy,
@@ -36,7 +42,7 @@ from drgpay.payment import (
     save_policy,
 )
 from drgpay.payment.citytables import read_text
-from drgpay.payment.policy import DipPolicy, DrgPolicy
+from drgpay.payment.policy import DipPolicy, DrgPolicy, policy_files
 
 __all__ = ["calibrate_file", "pay_file", "read_cases", "register", "run_calibrate", "run_pay", "write_table"]
 
@@ -59,15 +65,15 @@ def read_cases(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 
 def write_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
-    """Write ``frame`` as CSV (UTF-8, no index) or Parquet, by the file's extension."""
+    """Write ``frame`` as CSV (UTF-8, no index; ``.tsv``: tab-separated) or Parquet, by the file's suffix (the
+    suffixes of :func:`drgpay.io.output_format`), whole or not at all."""
     p = Path(path)
-    suffix = p.suffix.lower()
-    if suffix in _PARQUET:
-        frame.to_parquet(p, index=False)
-    elif suffix in _CSV:
-        frame.to_csv(p, index=False, sep="\t" if suffix == ".tsv" else ",", lineterminator="\n")
-    else:
-        raise ValueError(f"{p.name}: unsupported output type {suffix or '(none)'}; use .csv or .parquet")
+    kind = output_format(p)
+    with atomic_path(p) as temporary:
+        if kind == "parquet":
+            frame.to_parquet(temporary, index=False)
+        else:
+            frame.to_csv(temporary, index=False, sep="\t" if kind == "tsv" else ",", lineterminator="\n")
     return p
 
 
@@ -79,6 +85,8 @@ def pay_file(
     special: str | os.PathLike[str] | None = None,
 ) -> pd.DataFrame:
     """Pay the cases of a file under a policy; returns (and writes to ``output``) cases + payment columns."""
+    if output is not None:
+        output_format(output)  # an unsupported suffix is refused before the work
     cases = read_cases(grouped)
     pol = policy if isinstance(policy, DrgPolicy | DipPolicy) else load_policy(policy)
     apps = read_cases(special) if special is not None else None
@@ -135,10 +143,12 @@ def calibrate_file(
     year_weights: str | None = None,
     trim: str | None = None,
     min_cases: int = 1,
+    grouper: str | None = None,
 ) -> DrgPolicy | DipPolicy | pd.DataFrame:
     """Calibrate from a history file: a policy written to ``output`` (returned), or the weights table.
 
-    Dates default to the year after the last history year (needs ``year``); they are required for a policy.
+    Dates default to the year after the last history year (needs ``year``); they are required for a policy. The
+    policy's ``grouper`` is the history's (its ``grouper`` column) unless given; a DRG policy needs one.
     """
     hist = read_cases(history)
     weights = _year_weights(year_weights, hist, year)
@@ -157,6 +167,8 @@ def calibrate_file(
         effective_to = effective_to or f"{next_year}-12-31"
     label = name or f"calibrated from {Path(history).name}"
     policy: DrgPolicy | DipPolicy
+    if grouper is not None:
+        common["grouper"] = grouper
     if scheme == "drg":
         policy = calibrate_drg_policy(
             hist,
@@ -166,25 +178,42 @@ def calibrate_file(
             budget=budget,
             **common,
         )
+        if policy.grouper is None:
+            raise ValueError(
+                f"{Path(history).name} has no grouper column: give --grouper, the grouper whose DRG codes it holds "
+                "(e.g. chs-drg-2.0), so that the policy refuses cases of another grouper"
+            )
     else:
         policy = calibrate_dip_policy(
             hist, name=label, effective_from=effective_from, effective_to=effective_to, fund=budget, **common
         )
-    save_policy(policy, output)
+    check_not_inputs([Path(output) / name for name in policy_files(policy)], [history])
+    with atomic_folder(output) as staging:
+        save_policy(policy, staging)
     return policy
 
 
-def _fail(command: str, exc: Exception) -> int:
-    print(f"drgpay {command}: error: {exc}", file=sys.stderr)
-    return 1
+def _policy_inputs(policy: str) -> list[Path]:
+    """The files a ``--policy`` argument reads: the TOML file, or every file of the policy folder."""
+    path = Path(policy)
+    return sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+
+
+def _check_case_file(path: str) -> None:
+    """Refuse an empty, header-only, UTF-16 or doubled-header file of cases before paying or calibrating."""
+    check_input(path, required=(), byte_order_marks=False, formats=(*_CSV, *_PARQUET))
 
 
 def run_pay(args: argparse.Namespace) -> int:
     """Entry point of ``drgpay pay``."""
-    try:
-        result = pay_file(args.grouped, args.policy, output=args.output, special=args.special)
-    except (PaymentError, ValueError, OSError) as exc:
-        return _fail("pay", exc)
+    if args.output is not None:
+        output_format(args.output)
+    check_not_inputs([args.output], [args.grouped, args.special, *_policy_inputs(args.policy)])
+    check_writable(args.output)
+    for path in (args.grouped, args.special):
+        if path is not None:
+            _check_case_file(path)
+    result = pay_file(args.grouped, args.policy, output=args.output, special=args.special)
     if args.output is None:
         print(_summary(result).to_string())
     else:
@@ -194,22 +223,22 @@ def run_pay(args: argparse.Namespace) -> int:
 
 def run_calibrate(args: argparse.Namespace) -> int:
     """Entry point of ``drgpay calibrate``."""
-    try:
-        result = calibrate_file(
-            args.history,
-            scheme=args.scheme,
-            budget=args.budget,
-            output=args.output,
-            name=args.name,
-            effective_from=args.effective_from,
-            effective_to=args.effective_to,
-            year=args.year_column,
-            year_weights=args.year_weights,
-            trim=args.trim,
-            min_cases=args.min_cases,
-        )
-    except (PaymentError, ValueError, OSError) as exc:
-        return _fail("calibrate", exc)
+    check_not_inputs([args.output], [args.history])
+    _check_case_file(args.history)
+    result = calibrate_file(
+        args.history,
+        scheme=args.scheme,
+        budget=args.budget,
+        output=args.output,
+        name=args.name,
+        effective_from=args.effective_from,
+        effective_to=args.effective_to,
+        year=args.year_column,
+        year_weights=args.year_weights,
+        trim=args.trim,
+        min_cases=args.min_cases,
+        grouper=args.grouper,
+    )
     if isinstance(result, pd.DataFrame):
         sys.stdout.write(result.to_csv(index=False, lineterminator="\n"))
     else:
@@ -219,6 +248,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     """Add the ``pay`` and ``calibrate`` subcommands to an argparse subparsers object."""
+    from drgpay.cli import explained
+
     p = subparsers.add_parser(
         "pay",
         help="pay grouped cases under a dated policy",
@@ -230,7 +261,7 @@ def register(subparsers: Any) -> tuple[argparse.ArgumentParser, argparse.Argumen
     p.add_argument("--policy", required=True, help="policy folder (with policy.toml) or TOML file")
     p.add_argument("--output", "-o", help="write cases + payment columns here (.csv or .parquet)")
     p.add_argument("--special", help="特例单议 applications (CSV or Parquet) to apply")
-    p.set_defaults(func=run_pay)
+    p.set_defaults(func=explained(run_pay))
 
     c = subparsers.add_parser(
         "calibrate",
@@ -250,5 +281,9 @@ def register(subparsers: Any) -> tuple[argparse.ArgumentParser, argparse.Argumen
         "--trim", choices=["iqr", "log_sd", "percentile"], help="outlier trimming before the means"
     )
     c.add_argument("--min-cases", type=int, default=1, help="groups with fewer cases are flagged unstable")
-    c.set_defaults(func=run_calibrate)
+    c.add_argument(
+        "--grouper",
+        help="id of the grouper whose codes the history holds (e.g. chs-drg-2.0); default: its grouper column",
+    )
+    c.set_defaults(func=explained(run_calibrate))
     return p, c

@@ -1,20 +1,23 @@
 """``drgpay report``: compare a baseline and a current period and write the tables to one Excel workbook.
 
 The main CLI calls :func:`register` with its ``add_subparsers()`` object; the parsed namespace carries
-``func=run_report`` which returns the process exit code (0 success, 1 bad input).
+``func=run_report`` wrapped by :func:`drgpay.cli.explained`, which turns an error into one line on stderr and exit
+status 2. The workbook is written whole or not at all, and never over one of the inputs.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from drgpay._atomic import check_not_inputs, check_writable
+from drgpay._inputs import check_input
 from drgpay.report import report_tables, write_excel
+from drgpay.report.excel import workbook_path
 
 __all__ = ["build_report", "read_table", "register", "run_report"]
 
@@ -46,7 +49,12 @@ def build_report(
     applications: str | os.PathLike[str] | None = None,
     encoding: str = "utf-8-sig",
 ) -> dict[str, pd.DataFrame]:
-    """Read the two periods (and special-case applications), build the tables and write them to *output*."""
+    """Read the two periods (and special-case applications), build the tables and write them to *output*.
+
+    *output* must be an Excel workbook name (``.xlsx``) and none of the inputs; both are checked before reading.
+    """
+    check_not_inputs([output], [baseline, current, applications])
+    workbook_path(output)
     tables = report_tables(
         read_table(baseline, encoding=encoding),
         read_table(current, encoding=encoding),
@@ -60,18 +68,21 @@ def build_report(
 def run_report(args: argparse.Namespace) -> int:
     """Run the ``report`` subcommand from parsed arguments; print what was written; return the exit code."""
     by = [c.strip() for c in str(args.by).split(",") if c.strip()]
-    try:
-        tables = build_report(
-            args.baseline,
-            args.current,
-            args.output,
-            by=by,
-            applications=args.applications,
-            encoding=args.encoding,
-        )
-    except (ValueError, OSError, ImportError) as err:
-        print(f"drgpay report: error: {err}", file=sys.stderr)
-        return 1
+    check_not_inputs([args.output], [args.baseline, args.current, args.applications])
+    check_writable(workbook_path(args.output))
+    for path in (args.baseline, args.current, args.applications):
+        if path is not None:
+            check_input(
+                path, required=(), encoding=args.encoding, byte_order_marks=False, formats=(*_CSV, *_PARQUET)
+            )
+    tables = build_report(
+        args.baseline,
+        args.current,
+        args.output,
+        by=by,
+        applications=args.applications,
+        encoding=args.encoding,
+    )
     sheets = ", ".join(f"{name} ({len(t)} rows)" for name, t in tables.items())
     print(f"wrote {args.output}: {sheets}")
     return 0
@@ -79,6 +90,8 @@ def run_report(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``report`` subcommand to an ``argparse`` subparsers object and return its parser."""
+    from drgpay.cli import explained
+
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "report",
         help="compare a baseline and a current period; write the tables to Excel",
@@ -90,11 +103,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--baseline", required=True, help="baseline period cases (.csv or .parquet)")
     parser.add_argument("--current", required=True, help="current period cases (.csv or .parquet)")
-    parser.add_argument("--output", required=True, help="Excel workbook to write (.xlsx)")
+    parser.add_argument("--output", "-o", required=True, help="Excel workbook to write (.xlsx)")
     parser.add_argument("--by", default="drg", help="group column(s), comma separated (default: drg)")
     parser.add_argument(
         "--applications", default=None, help="special-case applications with a decision column (optional)"
     )
     parser.add_argument("--encoding", default="utf-8-sig", help="CSV encoding (default: utf-8-sig; e.g. gbk)")
-    parser.set_defaults(func=run_report)
+    parser.set_defaults(func=explained(run_report))
     return parser

@@ -21,6 +21,8 @@ __all__ = [
     "CodeVocabularies",
     "as_array",
     "empty_mask",
+    "is_list_type",
+    "join_code_lists",
     "normalize_code",
     "normalize_codes_array",
     "normalize_distinct",
@@ -29,20 +31,26 @@ __all__ = [
     "vocabulary_ids",
 ]
 
-#: Separators accepted between codes in one cell; the documented one is ``|``.
-LIST_SEPARATORS = "|,;，；、"
+#: Separators accepted between codes in one cell, besides white space (spaces, tabs and the line breaks that
+#: Excel puts in cells); the documented one is ``|``. Each full-width form of an ASCII separator is listed too,
+#: since codes are folded to ASCII only after the cell is split.
+LIST_SEPARATORS = "|,;，；、｜"
 
 _FULLWIDTH = str.maketrans(
     {chr(c): chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)}
     | {"\u3000": " ", "。": ".", "＊": "*", "＋": "+"}
 )
 _SPACES = re.compile(r"\s+")
-_SPLIT = re.compile("[" + re.escape(LIST_SEPARATORS) + "]")
+_SPLIT = re.compile("[" + re.escape(LIST_SEPARATORS) + r"\s]")
 # The same white space as ``_SPACES`` among ASCII characters (bytes, and an RE2 class for Arrow's regex kernels).
 _ASCII_SPACE_BYTES = [c for c in range(128) if _SPACES.fullmatch(chr(c))]
 _ASCII_SPACES = "[" + "".join(f"\\x{c:02x}" for c in _ASCII_SPACE_BYTES) + "]"
-_SEPARATOR_BYTES = [ord(c) for c in LIST_SEPARATORS if ord(c) < 128]
-_ANY_SEPARATOR = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in LIST_SEPARATORS) + "]"
+_SEPARATOR_BYTES = [ord(c) for c in LIST_SEPARATORS if ord(c) < 128] + _ASCII_SPACE_BYTES
+# A separator, or white space between two other characters (blanks around a code separate nothing), in RE2.
+_ANY_SEPARATOR = (
+    "[" + "".join(f"\\x{{{ord(c):x}}}" for c in LIST_SEPARATORS) + "]"
+    f"|[^{_ASCII_SPACES[1:-1]}]{_ASCII_SPACES}+[^{_ASCII_SPACES[1:-1]}]"
+)
 _EMPTY = pa.scalar("", pa.large_string())
 
 
@@ -164,6 +172,28 @@ def _dictionary(indices: np.ndarray, uniques: pa.Array) -> pa.DictionaryArray:
     return pa.DictionaryArray.from_arrays(pa.array(np.take(remap, indices), pa.int32()), distinct.dictionary)
 
 
+def is_list_type(type_: pa.DataType) -> bool:
+    """Whether an Arrow type is a list (plain, large, fixed-size or view)."""
+    return bool(
+        pa.types.is_list(type_)
+        or pa.types.is_large_list(type_)
+        or pa.types.is_fixed_size_list(type_)
+        or pa.types.is_list_view(type_)
+        or pa.types.is_large_list_view(type_)
+    )
+
+
+def join_code_lists(lists: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A list column (a Parquet ``list<string>`` code column) as text, each list ``|``-joined: the cell form every
+    reader and :func:`split_code_list` accept. A null list stays null; null or empty items are left out."""
+    arr = as_array(lists).cast(pa.large_list(pa.large_string()))
+    items = pc.fill_null(pc.list_flatten(arr), _EMPTY)
+    lengths = pc.fill_null(pc.list_value_length(arr), 0).to_numpy(zero_copy_only=False)
+    offsets = pa.array(np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]), pa.int64())
+    fresh = pa.LargeListArray.from_arrays(offsets, items, mask=arr.is_null())
+    return pc.binary_join(fresh, pa.scalar("|", pa.large_string()))
+
+
 def as_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     """One contiguous array from a possibly chunked one."""
     if isinstance(values, pa.ChunkedArray):
@@ -226,15 +256,18 @@ def _indices(codes: pa.DictionaryArray) -> np.ndarray:
 
 
 def split_code_list(value: object) -> list[str]:
-    """Split one cell of codes (``"A|B"``, a list, NaN) into normalised codes, dropping empty entries."""
+    """Split one cell of codes (``"A|B"``, a list, NaN) into normalised codes, dropping empty entries.
+
+    Text is split on :data:`LIST_SEPARATORS` and on white space: ``"K81.000\\nE11.900"`` and ``"K81.000 E11.900"``
+    are two codes, never one unknown ``K81.000E11.900``. A list's items are split the same way.
+    """
     if value is None or value is pd.NA:
         return []
     if isinstance(value, float) and np.isnan(value):
         return []
     if isinstance(value, str):
-        parts: Iterable[object] = _SPLIT.split(value)
-    elif isinstance(value, Iterable):
-        parts = list(value)
-    else:
-        parts = [value]
-    return [c for c in (normalize_code(p) for p in parts) if c]
+        return [c for c in (normalize_code(p) for p in _SPLIT.split(value)) if c]
+    if isinstance(value, Iterable):
+        return [c for item in value for c in split_code_list(item)]
+    code = normalize_code(value)
+    return [code] if code else []

@@ -9,15 +9,20 @@ Rounding rule, everywhere: **half up** as in :data:`decimal.ROUND_HALF_UP` — a
 
 Floats are read as the shortest decimal that round-trips (``repr``), i.e. the number that was typed or
 exported: ``1.005`` is taken as 1.005 and rounds to 1.01, although the binary double is slightly below it.
-Strings and :class:`~decimal.Decimal` values are read exactly. Missing values (None, NaN, NA), booleans,
-infinities and text that is not a number are errors (:class:`InvalidAmountError`, which lists the positions).
+Strings and :class:`~decimal.Decimal` values are read exactly. Text follows one rule everywhere (payment inputs,
+policy tables, catalogues, reports), :func:`parse_amount_text`: digits with an optional ``.`` fraction, commas only
+as well-formed thousands separators (``12,345.67``, ``1,234``); ``12,5``, ``1.200,50`` or ``1,2`` are not amounts,
+never read as 125, 1.20 or 12. Missing values (None, NaN, NA), booleans, infinities and text that is not an amount
+are errors (:class:`InvalidAmountError`, which lists the positions), as are amounts too large for 64-bit units
+(:class:`AmountTooLargeError`).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Any, overload
 
 import numpy as np
@@ -25,11 +30,14 @@ import numpy.typing as npt
 import pandas as pd
 
 __all__ = [
+    "AmountTooLargeError",
     "InvalidAmountError",
     "div_round_half_up",
     "div_toward_zero",
     "fen_to_decimal",
     "fen_to_yuan",
+    "parse_amount_text",
+    "plain_amount_texts",
     "round_half_up",
     "to_decimal",
     "to_fen",
@@ -48,14 +56,58 @@ _MAX_LISTED = 10
 class InvalidAmountError(ValueError):
     """Values that are not finite numbers; ``positions`` are their 0-based positions in the input."""
 
+    problem = "missing or not a finite number"
+
     def __init__(self, positions: Iterable[int] | npt.NDArray[np.integer[Any]], what: str = "values") -> None:
         self.positions: tuple[int, ...] = tuple(int(p) for p in positions)
         shown = ", ".join(str(p) for p in self.positions[:_MAX_LISTED])
         more = len(self.positions) - _MAX_LISTED
         suffix = f" and {more} more" if more > 0 else ""
-        super().__init__(
-            f"{len(self.positions)} {what} missing or not a finite number at position(s) {shown}{suffix}"
+        super().__init__(f"{len(self.positions)} {what} {self.problem} at position(s) {shown}{suffix}")
+
+
+class AmountTooLargeError(InvalidAmountError, OverflowError):
+    """Amounts whose integer units do not fit in 64 bits (about 9.2e16 yuan in fen); an
+    :class:`InvalidAmountError` naming the positions, and an :class:`OverflowError`."""
+
+    problem = "too large for 64-bit integer units"
+
+
+_INT64_MAX = 2**63 - 1
+
+#: The one rule for amounts written as text (ASCII): an optional sign, then digits grouped by thousands with commas
+#: (the first group 1-3 digits without a leading zero, every later group exactly 3) and an optional fraction, or
+#: plain digits with an optional fraction and exponent (``2e3``).
+_AMOUNT_TEXT = re.compile(
+    r"[+-]?(?:[1-9][0-9]{0,2}(?:,[0-9]{3})+(?:\.[0-9]*)?|(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)"
+)
+
+
+def parse_amount_text(text: str) -> Decimal:
+    """The exact amount written in ``text`` (surrounding white space ignored), or :class:`ValueError`.
+
+    Commas are accepted only as well-formed thousands separators: ``12,345.67`` and ``1,234`` are amounts, but
+    ``12,5``, ``1.200,50``, ``1,2`` and ``0,5`` are refused rather than guessed (a decimal comma would otherwise
+    multiply the value). Infinity, NaN, underscores and non-ASCII digits are not amounts either.
+    """
+    stripped = text.strip()
+    if not _AMOUNT_TEXT.fullmatch(stripped):
+        raise ValueError(
+            f"not an amount: {text!r} (expected digits with an optional '.' fraction; commas only as thousands "
+            "separators, as in 12,345.67)"
         )
+    return Decimal(stripped.replace(",", ""))
+
+
+def plain_amount_texts(values: pd.Series) -> pd.Series:
+    """:func:`parse_amount_text`'s rule over a column of text: each amount without its thousands separators, as
+    text (``"12,345.67"`` → ``"12345.67"``), and ``<NA>`` where a cell is missing or not an amount.
+
+    For vectorised readers that parse numbers themselves (``pd.to_numeric``) but must not guess at commas.
+    """
+    text = values.astype("string").str.strip()
+    amounts = text.str.fullmatch(_AMOUNT_TEXT.pattern).fillna(False).astype(bool)
+    return text.where(amounts).str.replace(",", "", regex=False)
 
 
 def to_decimal(value: object) -> Decimal:
@@ -76,10 +128,7 @@ def to_decimal(value: object) -> Decimal:
             raise ValueError(f"not a finite number: {value!r}")
         dec = Decimal(repr(value))
     elif isinstance(value, str):
-        try:
-            dec = Decimal(value.strip())
-        except InvalidOperation:
-            raise ValueError(f"not a number: {value!r}") from None
+        dec = parse_amount_text(value)
     else:
         raise ValueError(f"not a number: {value!r}")
     if not dec.is_finite():
@@ -93,14 +142,22 @@ def round_half_up(value: object, places: int = 2) -> Decimal:
 
 
 def _decimal_to_units(dec: Decimal, places: int) -> int:
-    return int(dec.scaleb(places).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    """Exact units, half up, as a Python int; beyond int64 only some value beyond it (for :func:`_check_int64`
+    to name), so that an exponent such as ``1e999999`` or ``1e-999999`` costs nothing."""
+    magnitude = dec.adjusted() + places  # the units' most significant digit is 10**magnitude
+    if magnitude > 19:
+        return (_INT64_MAX + 1) * (-1 if dec.is_signed() else 1)
+    if magnitude < -1:  # below 0.1 units: rounds to 0
+        return 0
+    numerator, denominator = dec.as_integer_ratio()
+    return div_round_half_up(numerator * 10**places, denominator)
 
 
 def _check_int64(units: Iterable[int]) -> IntArray:
     values = list(units)
-    limit = 2**63 - 1
-    if any(abs(v) > limit for v in values):
-        raise OverflowError("amount too large for 64-bit integer units")
+    large = [i for i, v in enumerate(values) if abs(v) > _INT64_MAX]
+    if large:
+        raise AmountTooLargeError(large)
     return np.asarray(values, dtype=np.int64)
 
 
@@ -134,7 +191,7 @@ def _objects_to_units(values: npt.NDArray[Any], places: int) -> IntArray:
     for i, v in enumerate(values):
         try:
             units.append(_decimal_to_units(to_decimal(v), places))
-        except ValueError:
+        except ValueError:  # not a number (too large ones are named by _check_int64)
             bad.append(i)
             units.append(0)
     if bad:
@@ -147,7 +204,7 @@ def _strings_to_units(text: pd.Series, places: int) -> IntArray:
     int_digits = max(1, 15 - places)
     # At most 15 significant digits and no more decimals than *places*: float parsing is exact enough that
     # value * 10**places is within far less than half a unit of an integer, so the float path is exact.
-    pattern = rf"\s*[-+]?\d{{1,{int_digits}}}(?:\.\d{{0,{places}}})?\s*"
+    pattern = rf"\s*[-+]?[0-9]{{1,{int_digits}}}(?:\.[0-9]{{0,{places}}})?\s*"  # ASCII digits only
     plain = text.str.fullmatch(pattern).fillna(False).to_numpy(dtype=bool)  # missing → exact path → error
     out = np.zeros(len(text), dtype=np.int64)
     if plain.any():
@@ -197,10 +254,11 @@ def to_units(values: object, places: int = 2) -> IntArray:
         raise ValueError("to_units expects one-dimensional values")
     scale = 10**places
     if arr.dtype.kind in "iu":
-        as_int = arr.astype(np.int64)
-        if arr.size and (np.abs(as_int).max() > (2**63 - 1) // scale):
-            raise OverflowError("amount too large for 64-bit integer units")
-        return as_int * np.int64(scale)
+        limit = _INT64_MAX // scale  # compared in the input's own type: uint64 above 2**63 is not wrapped
+        large = (arr > limit) if arr.dtype.kind == "u" else (arr > limit) | (arr < -limit)
+        if large.any():
+            raise AmountTooLargeError(np.flatnonzero(large))
+        return arr.astype(np.int64) * np.int64(scale)
     if arr.dtype.kind == "f":
         return _float_to_units(arr.astype(np.float64), places)
     if arr.dtype.kind == "b":

@@ -20,11 +20,14 @@ import hashlib
 import multiprocessing
 import os
 import pickle
+import signal
 import tempfile
 import threading
+import time
 import uuid
+import warnings
 from collections import Counter, OrderedDict, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing.context import BaseContext
 from pathlib import Path
@@ -33,13 +36,16 @@ from typing import Any, Literal
 import pandas as pd
 
 from drgpay import __version__
-from drgpay.io import BackgroundWriter, ResultWriter, prefetch, read_chunks, release_memory
+from drgpay._atomic import atomic_path
+from drgpay._inputs import read_input_chunks
+from drgpay.io import BackgroundWriter, ResultWriter, output_format, prefetch, release_memory
 
 __all__ = [
     "AUTO_MIN_CPUS",
     "AUTO_PARALLEL_BYTES",
     "AUTO_PARALLEL_ROWS",
     "PARALLEL_CHUNK_ROWS",
+    "EmptyInputError",
     "Shipped",
     "auto_workers",
     "default_chunk_rows",
@@ -208,16 +214,46 @@ def beside_input(frame: pd.DataFrame, result: pd.DataFrame, kept: Sequence[str] 
 _WORKER: Shipped | None = None
 
 
-def _init_worker(path: str) -> None:
+#: How often a worker process checks that the process that started it is still there.
+PARENT_POLL_SECONDS = 0.5
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker process when its parent ``parent`` is gone (killed outright, e.g. by SIGKILL, so that it
+    could not stop its workers): an orphaned worker would hold memory and the caller's stdout/stderr pipes
+    forever."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_SECONDS)
+    os._exit(1)
+
+
+def _init_worker(path: str, parent: int) -> None:
     """Pool initializer: read the shipped grouper from ``path`` once, for every chunk this process groups.
 
     The grouper comes through a file, not as an initializer argument: a process started with ``spawn`` reads
     its arguments from a pipe only after importing drgpay, and 20 MB of arguments would hold the parent at the
     pipe (about a second per worker) instead of letting it read the first chunks meanwhile.
+
+    Ctrl-C reaches every process of the terminal's process group; workers ignore it and let the parent, which
+    stops them, report it once. A worker also ends by itself when its parent (``parent``, the pid that started
+    the pool: it may have died before this runs) is gone.
     """
     global _WORKER
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(
+        target=_exit_with_parent, args=(parent,), name="drgpay-parent-watch", daemon=True
+    ).start()
     with open(path, "rb") as fh:
         _WORKER = pickle.load(fh)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Terminate a pool's worker processes at once (on an error, a signal or an early stop): waiting for the
+    chunks in flight would keep the command running, and the workers alive, for seconds after it failed."""
+    processes = getattr(pool, "_processes", None) or {}
+    for process in list(processes.values()):
+        with contextlib.suppress(Exception):
+            process.terminate()
 
 
 def _group_in_worker(chunk: pd.DataFrame) -> pd.DataFrame:
@@ -289,7 +325,7 @@ def group_chunks(
     max_pending: int | None = None,
     mp_context: BaseContext | None = None,
     **options: Any,
-) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+) -> Generator[tuple[pd.DataFrame, pd.DataFrame], None, None]:
     """Group each chunk; yield ``(chunk, result)`` in input order.
 
     ``workers=1`` groups in this process (no pool). ``workers > 1`` (``0``/``None``: one per CPU) groups on a
@@ -313,7 +349,7 @@ def group_chunks(
         max_workers=n,
         mp_context=mp_context or multiprocessing.get_context("spawn"),
         initializer=_init_worker,
-        initargs=(path,),
+        initargs=(path, os.getpid()),
     )
     pending: deque[tuple[pd.DataFrame, Future[pd.DataFrame]]] = deque()
     try:
@@ -329,6 +365,9 @@ def group_chunks(
             yield done, future.result()
             del done
             release_memory()
+    except BaseException:  # an error, a signal, or the consumer stopped early (GeneratorExit)
+        _stop_workers(pool)
+        raise
     finally:
         for _, future in pending:
             future.cancel()
@@ -346,6 +385,10 @@ def _id_column(chunk: pd.DataFrame, columns: Mapping[str, str] | None) -> list[A
     return [mapping["case_id"]] if "case_id" in mapping else []
 
 
+class EmptyInputError(ValueError):
+    """The input has no records (an empty file, or a header only): nothing was grouped or written."""
+
+
 def group_file(
     source: str | Path,
     output: str | Path | None,
@@ -358,54 +401,91 @@ def group_file(
     only_results: bool = False,
     max_pending: int | None = None,
     on_chunk: Callable[[pd.DataFrame, pd.DataFrame], object] | None = None,
+    sheet: str | None = None,
     **options: Any,
 ) -> dict[str, Any]:
-    """Group a CSV, Parquet or Excel file chunk by chunk into ``output`` (CSV or Parquet; None: no output), in
-    input order; returns ``{"rows": n, "status": {status: count}, "reason": {reason: count}}``.
+    """Group a CSV, Parquet or Excel file chunk by chunk into ``output`` (CSV, TSV or Parquet by its suffix; None:
+    no output), in input order; returns ``{"rows": n, "status": {status: count}, "reason": {reason: count}}``.
 
     The streaming pipeline of ``drgpay group`` as a function: :func:`drgpay.io.read_chunks` →
     :func:`group_chunks` (in this process, with the next chunk read on a thread meanwhile, or on ``workers``
     processes) → :class:`drgpay.io.ResultWriter` on a writer thread. Memory is bounded by a few chunks of
     ``chunk_rows`` rows (default :func:`default_chunk_rows`), whatever the file size. ``on_chunk(chunk, result)``
     is called after each chunk, in order (progress bars, previews). ``only_results`` writes the case id (when the
-    input has one) and the result columns, not the other input columns.
+    input has one) and the result columns, not the other input columns. ``sheet`` names the Excel sheet to read
+    (default: the first).
+
+    The output is written to a temporary file beside it and renamed only when every row was written (see
+    :func:`drgpay._atomic.atomic_path`): after an error or a signal an earlier ``output`` is left as it was. An
+    input without records raises :class:`EmptyInputError` and writes nothing. Input columns named like a result
+    column (a file grouped before) are left out, with a warning: the new results replace them.
     """
+    kind = None if output is None else output_format(output)  # refuse .xlsx, .json … before reading
     status: Counter[str] = Counter()
     reason: Counter[str] = Counter()
     rows = 0
     writer: BackgroundWriter | None = None
     kept: list[Any] = []
-    try:
+    with contextlib.ExitStack() as stack:  # closed in reverse: workers and reader stop before the output goes
+        target = None if output is None else stack.enter_context(atomic_path(output))
         rows_per_chunk = chunk_rows or default_chunk_rows(workers)
         if resolve_workers(workers) == 1:  # group while the next chunk is read; small chunks at start and end
-            chunks = prefetch(read_chunks(source, rows_per_chunk, ramp_rows=rows_per_chunk // RAMP_SHARE))
+            ramp = rows_per_chunk // RAMP_SHARE
+            chunks = prefetch(
+                read_input_chunks(source, rows_per_chunk, ramp_rows=ramp, sheet=sheet, columns=columns)
+            )
         else:
-            chunks = read_chunks(source, rows_per_chunk)
-        for chunk, result in group_chunks(
-            chunks,
-            grouper,
-            workers=workers,
-            columns=columns,
-            errors=errors,
-            max_pending=max_pending,
-            **options,
-        ):
-            status.update({str(k): int(v) for k, v in result["status"].value_counts().items() if v})
-            reason.update({str(k): int(v) for k, v in result["reason"].value_counts().items() if v})
-            rows += len(chunk)
-            if on_chunk is not None:
-                on_chunk(chunk, result)
-            if output is not None:
-                if writer is None:  # statistics for the result columns (see ResultWriter)
-                    writer = BackgroundWriter(ResultWriter(output, statistics=result.columns))
-                    kept = _id_column(chunk, columns) if only_results else list(chunk.columns)
-                writer.write((chunk[kept], result) if kept else result)
-            del chunk, result
-    except BaseException:
+            chunks = read_input_chunks(source, rows_per_chunk, sheet=sheet, columns=columns)
+        chunks = stack.enter_context(contextlib.closing(chunks))
+        pairs = stack.enter_context(
+            contextlib.closing(
+                group_chunks(
+                    chunks,
+                    grouper,
+                    workers=workers,
+                    columns=columns,
+                    errors=errors,
+                    max_pending=max_pending,
+                    **options,
+                )
+            )
+        )
+        try:
+            for chunk, result in pairs:
+                status.update({str(k): int(v) for k, v in result["status"].value_counts().items() if v})
+                reason.update({str(k): int(v) for k, v in result["reason"].value_counts().items() if v})
+                rows += len(chunk)
+                if on_chunk is not None:
+                    on_chunk(chunk, result)
+                if target is not None:
+                    if writer is None:  # statistics for the result columns (see ResultWriter)
+                        writer = BackgroundWriter(ResultWriter(target, statistics=result.columns, kind=kind))
+                        kept = _kept_columns(chunk, result, columns, only_results)
+                    writer.write((chunk[kept], result) if kept else result)
+                del chunk, result
+        except BaseException:
+            if writer is not None:
+                with contextlib.suppress(BaseException):
+                    writer.close()
+            raise
         if writer is not None:
-            with contextlib.suppress(BaseException):
-                writer.close()
-        raise
-    if writer is not None:
-        writer.close()
+            writer.close()
+        if rows == 0:
+            raise EmptyInputError(f"{source} has no records")
     return {"rows": rows, "status": dict(status), "reason": dict(reason)}
+
+
+def _kept_columns(
+    chunk: pd.DataFrame, result: pd.DataFrame, columns: Mapping[str, str] | None, only_results: bool
+) -> list[Any]:
+    """The input columns written before the results: all of them (the case id only, for ``only_results``),
+    less those a result column replaces (regrouping a grouped file), with a warning naming them."""
+    kept = _id_column(chunk, columns) if only_results else list(chunk.columns)
+    replaced = [c for c in kept if c in result.columns]
+    if replaced:
+        warnings.warn(
+            f"the input already has result column(s) {replaced}; they are replaced by the new results",
+            UserWarning,
+            stacklevel=3,
+        )
+    return [c for c in kept if c not in result.columns]

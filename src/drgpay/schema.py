@@ -8,9 +8,10 @@ and the input frame is never modified.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -19,15 +20,27 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from drgpay.codes import as_array, normalize_codes_array, split_code_list, split_distinct
+from drgpay.codes import (
+    as_array,
+    is_list_type,
+    join_code_lists,
+    normalize_codes_array,
+    split_code_list,
+    split_distinct,
+)
 
 __all__ = [
     "ALIASES",
     "CANONICAL_COLUMNS",
+    "CODE_COLUMNS",
+    "DATE_FORMATS",
     "INVALID_REASONS",
     "CodeLists",
+    "DateFormatError",
     "PreparedRecords",
     "SchemaError",
+    "code_headers",
+    "parse_dates",
     "prepare_records",
     "resolve_columns",
 ]
@@ -202,6 +215,23 @@ def resolve_columns(
     return mapping, wide_sorted
 
 
+#: Canonical columns that hold diagnosis or procedure codes (text that no number parser may touch).
+CODE_COLUMNS = ("principal_dx", "secondary_dx", "principal_procedure", "procedures")
+
+
+def code_headers(frame_columns: Iterable[Any], columns: Mapping[str, str] | None = None) -> list[Any]:
+    """The input headers that hold codes (see :data:`CODE_COLUMNS`), by ``columns=``, the built-in aliases and
+    the wide forms; readers use it to warn when a workbook stores codes as numbers. Headers that cannot be
+    resolved (a duplicated alias, a ``columns=`` naming an absent header) give none: grouping reports those."""
+    try:
+        mapping, wide = resolve_columns(list(frame_columns), columns)
+    except SchemaError:
+        return []
+    return [mapping[c] for c in CODE_COLUMNS if c in mapping] + [
+        h for c in CODE_COLUMNS for h in wide.get(c, [])
+    ]
+
+
 @attrs.frozen
 class CodeLists:
     """A list of codes per row in CSR form: row ``i`` holds ``values[offsets[i]:offsets[i+1]]``."""
@@ -345,6 +375,10 @@ def _to_arrow_strings(values: pd.Series) -> pa.Array:
         arr = pa.array([None if v is None or v is pd.NA else str(v) for v in values.astype(object)])
     if pa.types.is_dictionary(arr.type):
         arr = arr.cast(arr.type.value_type)
+    if is_list_type(
+        arr.type
+    ):  # a list<string> code column (Parquet, pd.ArrowDtype): one "|"-joined text a row
+        return join_code_lists(arr)
     if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         if pa.types.is_null(arr.type):
             return pa.array([None] * len(values), type=pa.large_string())
@@ -494,3 +528,134 @@ def record_to_frame(record: Mapping[str, Any] | pd.Series) -> pd.DataFrame:
     """One record (a mapping or a Series) as a one-row frame, list values kept as lists."""
     data = dict(record)
     return pd.DataFrame({k: [v] for k, v in data.items()})
+
+
+def plausible_range(name: str) -> tuple[float, float]:
+    """The bounds outside which a value of the numeric column ``name`` makes a row ``invalid`` when grouping
+    (``(-inf, inf)`` for a column without bounds). Exposed so that payment and policy limits use the same."""
+    return _BOUNDS.get(name, (-np.inf, np.inf))
+
+
+def parse_numeric_column(values: pd.Series, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The numeric canonical column ``name`` read exactly as grouping reads it: float64 values (NaN where missing
+    or unusable) and the mask of unusable values (not a number, or outside :func:`plausible_range`). Payment
+    calls it so that ``group`` and ``pay`` apply one validation."""
+    return _parse_number(values, len(values), name)
+
+
+# ------------------------------------------------------------------------------------------------------ dates
+
+_TIME = r"(?:{sep}(?P<hour>\d{{1,2}}):(?P<minute>\d{{2}})(?::(?P<second>\d{{2}})(?:\.\d{{1,9}})?)?)?"
+
+#: The date forms a column may use, one form per column; each is unambiguous (the year comes first, or the value
+#: is an Excel serial day number). Dates and times may carry a time of day (``2025-03-01 10:30:00``).
+DATE_FORMATS: dict[str, str] = {
+    "YYYY-MM-DD": r"(?P<year>\d{4})-(?P<month>\d{1,2})-(?P<day>\d{1,2})" + _TIME.format(sep="[ T]"),
+    "YYYY/MM/DD": r"(?P<year>\d{4})/(?P<month>\d{1,2})/(?P<day>\d{1,2})" + _TIME.format(sep=" "),
+    "YYYY.MM.DD": r"(?P<year>\d{4})\.(?P<month>\d{1,2})\.(?P<day>\d{1,2})" + _TIME.format(sep=" "),
+    "YYYY年MM月DD日": r"(?P<year>\d{4})年(?P<month>\d{1,2})月(?P<day>\d{1,2})日" + _TIME.format(sep=" ?"),
+    "YYYYMMDD": r"(?P<year>\d{4})(?P<month>\d{2})(?P<day>\d{2})",
+    "Excel serial day number": r"(?P<serial>\d{1,5}(?:\.\d+)?)",
+}
+# Day and month first, in either order (03/01/2025 is 3 January or 1 March): refused, never guessed.
+_DAY_MONTH_FIRST = r"\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}(?:[ T].*)?"
+_EXCEL_EPOCH = np.datetime64("1899-12-30", "ns")  # serial 1 is 1900-01-01 (Excel's 1900 leap day aside)
+_ROWS_SHOWN = 5
+
+
+class DateFormatError(SchemaError):
+    """A date column that cannot be read as one unambiguous form: ``column``, ``problem`` (why) and ``positions``
+    (the 0-based rows concerned, for callers that name rows their own way)."""
+
+    def __init__(self, column: str, problem: str, positions: np.ndarray, labels: pd.Index, text: np.ndarray):
+        self.column, self.problem = column, problem
+        self.positions: tuple[int, ...] = tuple(int(p) for p in positions)
+        shown = ", ".join(f"{labels[p]!r} ({text[p]!r})" for p in self.positions[:_ROWS_SHOWN])
+        more = len(self.positions) - _ROWS_SHOWN
+        rows = shown + (f" and {more} more" if more > 0 else "")
+        super().__init__(f"column {column!r}: {problem}: row(s) {rows}")
+
+
+def _date_texts(values: pd.Series) -> np.ndarray:
+    """A date column as stripped text (an object array, None where missing): numbers without a spurious ``.0``,
+    dates and datetimes (Excel cells) in ISO form."""
+
+    def text(v: Any) -> str | None:
+        if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and np.isnan(v)):
+            return None
+        if isinstance(v, dt.datetime):
+            return v.isoformat(sep=" ") if v.time() != dt.time() else v.date().isoformat()
+        if isinstance(v, dt.date):
+            return v.isoformat()
+        if isinstance(v, float | np.floating) and float(v).is_integer():
+            return str(int(v))
+        out = str(v).strip()
+        return out or None
+
+    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
+    distinct = np.array([text(u) for u in uniques] + [None], dtype=object)
+    return distinct[codes]
+
+
+def parse_dates(values: pd.Series, column: str = "discharge_date") -> pd.Series:
+    """The one reader of discharge dates: datetime64 values with ``values``' index, NaT where a cell is empty.
+
+    Datetime columns are taken as they are (time zones dropped, wall time kept). Anything else is read as text in
+    one of :data:`DATE_FORMATS`, the same form for the whole column, decided from its values: ``2025-03-01``,
+    ``2025/3/1``, ``20250301``, ``2025年3月1日``, or Excel serial day numbers (``45717``). Day/month-first forms
+    (``03/01/2025``: 3 January or 1 March?), a column mixing forms, and text that is no calendar date raise
+    :class:`DateFormatError` naming the column and its first rows, rather than a date guessed value by value.
+    """
+    dtype = values.dtype
+    if pd.api.types.is_datetime64_any_dtype(dtype) or (
+        isinstance(dtype, pd.ArrowDtype) and pa.types.is_temporal(dtype.pyarrow_dtype)
+    ):
+        given = pd.to_datetime(pd.Series(values, copy=False))
+        if given.dt.tz is not None:
+            given = given.dt.tz_localize(None)
+        return pd.Series(given.to_numpy(dtype="datetime64[ns]"), index=values.index)
+    text = _date_texts(values)
+    present = pd.notna(text)
+    labels = values.index
+    codes, uniques = pd.factorize(pd.Series(text[present], dtype=object))
+    distinct = pd.Series(uniques, dtype=object).astype(str)
+    rows = np.flatnonzero(present)
+
+    def fail(problem: str, distinct_mask: np.ndarray) -> DateFormatError:
+        return DateFormatError(column, problem, rows[distinct_mask[codes]], labels, text)
+
+    ambiguous = distinct.str.fullmatch(_DAY_MONTH_FIRST).to_numpy(dtype=bool)
+    if ambiguous.any():
+        raise fail(
+            "day and month order is ambiguous (03/01/2025: 3 January or 1 March?); write YYYY-MM-DD",
+            ambiguous,
+        )
+    form = np.full(len(distinct), "", dtype=object)
+    for name, pattern in DATE_FORMATS.items():
+        form[(form == "") & distinct.str.fullmatch(pattern).to_numpy(dtype=bool)] = name
+    if (form == "").any():
+        raise fail(f"not a date in one of the forms {', '.join(DATE_FORMATS)}", form == "")
+    row_forms = form[codes]
+    if len(set(row_forms)) > 1:
+        first = str(row_forms[0])
+        raise fail(f"one date form per column, {first} as in its first date, not", form != first)
+    if not len(distinct):
+        return pd.Series(np.full(len(values), np.datetime64("NaT"), "datetime64[ns]"), index=labels)
+    parts = distinct.str.extract(DATE_FORMATS[str(form[0])])
+    stamps: pd.Series
+    if "serial" in parts:
+        days = pd.to_numeric(parts["serial"]).to_numpy(dtype=np.float64)  # at most 5 digits: before 2174
+        offsets = pd.to_timedelta(days, unit="D").to_numpy()
+        stamps = pd.Series(np.where(days >= 1, _EXCEL_EPOCH + offsets, np.datetime64("NaT", "ns")))
+    else:
+        fields = {
+            k: pd.to_numeric(parts.get(k, pd.Series(0, index=parts.index))).fillna(0)
+            for k in ("year", "month", "day", "hour", "minute", "second")
+        }
+        stamps = pd.to_datetime(pd.DataFrame(fields), errors="coerce")
+    unreadable = stamps.isna().to_numpy()
+    if unreadable.any():
+        raise fail("not a calendar date", unreadable)
+    out = np.full(len(values), np.datetime64("NaT"), "datetime64[ns]")
+    out[rows] = stamps.to_numpy(dtype="datetime64[ns]")[codes]
+    return pd.Series(out, index=labels)

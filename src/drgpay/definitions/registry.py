@@ -49,7 +49,8 @@ def find_grouper(name_or_path: str | os.PathLike[str]) -> Path:
 
 
 def list_groupers() -> pd.DataFrame:
-    """One row per available grouper: id, scheme, version, status, effective dates, title, path."""
+    """One row per available grouper: id, scheme, version, status, its published MDC / ADRG / DRG counts (from the
+    manifest's ``[counts]``; empty where it states none, as for DIP), effective dates, base, title, path."""
     rows = []
     seen: set[str] = set()
     for base in search_path():
@@ -66,6 +67,7 @@ def list_groupers() -> pd.DataFrame:
                     "scheme": m.scheme,
                     "version": m.version,
                     "status": m.status,
+                    **{level: m.counts.get(level) for level in ("mdc", "adrg", "drg")},
                     "effective_from": m.effective_from,
                     "effective_to": m.effective_to,
                     "extends": m.extends or None,
@@ -78,10 +80,14 @@ def list_groupers() -> pd.DataFrame:
         "scheme",
         "version",
         "status",
+        "mdc",
+        "adrg",
+        "drg",
         "effective_from",
         "effective_to",
         "extends",
         "title",
         "path",
     ]
-    return pd.DataFrame(rows, columns=columns)
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.astype({level: "Int64" for level in ("mdc", "adrg", "drg")})

@@ -49,13 +49,14 @@ CTX = Context(prec=80, rounding=ROUND_HALF_UP)
 def dec(value: object) -> Decimal:
     """Exact ``Decimal`` of a number written in a policy or a frame (float via its shortest ``repr``).
 
-    Thousands separators in text (``"9,575.25"``) are accepted. Raises ``ValueError`` for anything that is not
-    a finite number (including bools and empty text).
+    Text follows :func:`drgpay.money.parse_amount_text`: well-formed thousands separators (``"9,575.25"``) are
+    accepted, any other comma (``"1,2"``) is not. Raises ``ValueError`` for anything that is not a finite number
+    (including bools and empty text).
     """
     if isinstance(value, str):
-        value = value.strip().replace(",", "")
-        if not value:
+        if not value.strip():
             raise ValueError("empty value where a number is required")
+        return money.parse_amount_text(value)
     return money.to_decimal(value)
 
 

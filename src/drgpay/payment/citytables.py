@@ -22,6 +22,7 @@ import attrs
 import numpy as np
 import pandas as pd
 
+from drgpay.money import plain_amount_texts
 from drgpay.payment.errors import PolicyError
 from drgpay.payment.keys import WILDCARD, normalize_insurance, normalize_level
 from drgpay.payment.policy import BaseRate, DrgPolicy, GroupWeight, Provenance
@@ -130,7 +131,7 @@ def _long(
                     "source_column": col,
                     "insurance_type": insurance,
                     "hospital_level": level,
-                    value_name: pd.to_numeric(frame[col].str.replace(",", ""), errors="coerce").to_numpy(),
+                    value_name: pd.to_numeric(plain_amount_texts(frame[col]), errors="coerce").to_numpy(),
                 }
             )
         )
@@ -264,10 +265,12 @@ def city_policy(
     """A :class:`DrgPolicy` from a city table.
 
     Weights that are missing, zero or not numbers become "no weight" (paid by the policy's ``missing_weight``
-    rule); 按项目 groups are flagged ``by_item``. Base rates and level coefficients are taken from the table
-    when each such column holds one value, unless given; published 支付标准 columns (non-zero cells) become
-    the policy's ``standards`` when ``use_standards``. For a 标准分值 table (``weight_kind == "score"``) the
-    weight is the score and the base rate is the point value. Dates default to the table's year.
+    rule), as do zero mean costs; 按项目 groups are flagged ``by_item``. Pass ``grouper=`` (the grouper whose
+    DRG codes the table lists, e.g. ``"chs-drg-2.0"``) so that payment refuses cases of another grouper. Base
+    rates and level coefficients are taken from the table when each such column holds one value, unless given;
+    published 支付标准 columns (non-zero cells) become the policy's ``standards`` when ``use_standards``. For a
+    标准分值 table (``weight_kind == "score"``) the weight is the score and the base rate is the point value.
+    Dates default to the table's year.
     ``duplicates``: ``error`` (raise naming the codes), ``first`` or ``last`` (keep that row).
     """
     if not isinstance(table, CityTable):
@@ -286,17 +289,20 @@ def city_policy(
         frame = frame.drop_duplicates("drg", keep="first" if duplicates == "first" else "last")
     weights = []
     for rec in frame.to_dict("records"):
-        w = rec["weight"]
-        weights.append(
-            GroupWeight(
-                code=rec["drg"],
-                name=rec["name"],
-                weight=None if (w != w or w == 0) else w,
-                mean_cost=rec.get("mean_cost") if rec.get("mean_cost") == rec.get("mean_cost") else None,
-                by_item=bool(rec["by_item"]),
-                basic=bool(rec["basic"]),
+        w, mean = rec["weight"], rec.get("mean_cost")
+        try:
+            weights.append(
+                GroupWeight(
+                    code=rec["drg"],
+                    name=rec["name"],
+                    weight=None if (w != w or w == 0) else w,
+                    mean_cost=None if (mean is None or mean != mean or mean == 0) else mean,
+                    by_item=bool(rec["by_item"]),
+                    basic=bool(rec["basic"]),
+                )
             )
-        )
+        except PolicyError as exc:  # e.g. a negative weight: outside the valid range
+            raise PolicyError(f"{Path(table.path).name}: DRG {rec['drg']}: {exc}") from None
     kwargs: dict[str, Any] = dict(policy_kwargs)
     if base_rates is None and len(table.base_rates):
         constant = _constant_per_column(table.base_rates, "rate")

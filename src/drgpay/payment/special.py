@@ -28,6 +28,7 @@ from drgpay.payment._exact import dec, decimal_to_fen
 from drgpay.payment.errors import SpecialCaseError, SpecialQuotaError
 from drgpay.payment.policy import CASE_TYPES, DipPolicy, DrgPolicy
 from drgpay.report.special import decision_stats
+from drgpay.schema import parse_dates
 
 __all__ = [
     "DECISIONS",
@@ -235,7 +236,7 @@ def special_case_quota(n_cases: int, rate: Decimal | str | float) -> int:
 def _period(dates: pd.Series, period: str | None) -> pd.Series:
     if period is None:
         return pd.Series("all", index=dates.index)
-    parsed = pd.to_datetime(dates, errors="coerce", format="mixed")
+    parsed = parse_dates(dates)  # one unambiguous form per column; a DateFormatError names the rows
     if parsed.isna().any():
         raise SpecialCaseError(
             "discharge_date is missing or not a date for some cases; quotas need it per period"

@@ -13,7 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["sheet_name", "write_excel"]
+from drgpay._atomic import atomic_path
+
+__all__ = ["WORKBOOK_SUFFIXES", "sheet_name", "workbook_path", "write_excel"]
+
+#: Workbook names :func:`write_excel` writes (openpyxl's formats).
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
 
 _INSTALL_HINT = "writing Excel needs openpyxl: pip install 'drgpay[excel]'"
 _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
@@ -48,10 +53,23 @@ def _number_format(column: str) -> str | None:
     return None
 
 
+def workbook_path(path: str | os.PathLike[str]) -> Path:
+    """*path* if it names an Excel workbook (:data:`WORKBOOK_SUFFIXES`); a ValueError saying so otherwise (a
+    ``.csv`` name must not get a workbook)."""
+    out = Path(path)
+    if out.suffix.lower() not in WORKBOOK_SUFFIXES:
+        raise ValueError(
+            f"{out.name}: the report is an Excel workbook with one sheet per table; name it "
+            f"{' or '.join(WORKBOOK_SUFFIXES)} (the tables are DataFrames: drgpay.report.report_tables for CSV)"
+        )
+    return out
+
+
 def write_excel(tables: Mapping[str, pd.DataFrame], path: str | os.PathLike[str]) -> Path:
     """Write *tables* (sheet name → DataFrame) to an ``.xlsx`` file, in order; return the path written.
 
-    The header row is frozen and bold, columns are sized to their content, the index is not written.
+    The header row is frozen and bold, columns are sized to their content, the index is not written. The file
+    is written whole or not at all (:func:`drgpay._atomic.atomic_path`).
     """
     try:
         from openpyxl.styles import Font
@@ -60,9 +78,9 @@ def write_excel(tables: Mapping[str, pd.DataFrame], path: str | os.PathLike[str]
         raise ImportError(_INSTALL_HINT) from err
     if not tables:
         raise ValueError("no tables to write")
-    out = Path(path)
+    out = workbook_path(path)
     taken: set[str] = set()
-    with pd.ExcelWriter(out, engine="openpyxl") as writer:
+    with atomic_path(out) as temporary, pd.ExcelWriter(temporary, engine="openpyxl") as writer:
         for name, table in tables.items():
             sheet = sheet_name(name, taken)
             taken.add(sheet)

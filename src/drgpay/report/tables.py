@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
-from drgpay.report._frames import as_columns
+from drgpay.report._frames import MISSING, TOTAL, as_columns
 from drgpay.report.casemix import case_mix, surplus_loss
 from drgpay.report.deltas import cost_deltas
 from drgpay.report.special import special_case_stats
 
-__all__ = ["RULES", "report_tables"]
+__all__ = ["RESERVED_SUFFIX", "RULES", "report_key", "report_tables"]
+
+#: Appended to a group key that reads like a label of the report itself (a DRG or hospital named ``total``,
+#: which would look like the total row, or ``(missing)``, which would merge with the missing keys).
+RESERVED_SUFFIX = " (group)"
 
 #: Rounding and formula notes written to the ``notes`` sheet.
 RULES: tuple[tuple[str, str], ...] = (
@@ -28,11 +33,48 @@ RULES: tuple[tuple[str, str], ...] = (
         "Σ_g (unit mean in g / reference mean in g × unit cases in g) / unit cases in groups",
     ),
     ("pass rate", "approved / applied, percent, 2 decimals half up"),
+    (
+        "group keys",
+        "numeric keys that are whole numbers are written as integers (hospital 1.0 from Parquet = 1 from CSV); "
+        f"a key equal to {TOTAL!r} or {MISSING!r} gets the suffix {RESERVED_SUFFIX!r}",
+    ),
 )
 
 
 def _missing(frame: pd.DataFrame, columns: Sequence[str]) -> list[str]:
     return [c for c in columns if c not in frame.columns]
+
+
+def report_key(values: pd.Series) -> pd.Series:
+    """Group keys as the report compares and shows them.
+
+    - A numeric column's whole numbers become integer text: a hospital id ``1.0`` (a Parquet float column, or
+      one with a missing value) is the ``1`` of a CSV; other numbers keep their shortest spelling. Text keys
+      are never reinterpreted (``"1.0"`` stays ``"1.0"``: codes are text).
+    - A key equal to a label of the report, ``total`` (the total row's) or ``(missing)``, gets
+      :data:`RESERVED_SUFFIX`.
+
+    Missing values stay missing.
+    """
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        text = values.astype(object).map(_number_text, na_action="ignore")
+    else:
+        text = values.astype(object).map(str, na_action="ignore")
+    return text.map(lambda v: v + RESERVED_SUFFIX if v in (TOTAL, MISSING) else v, na_action="ignore")
+
+
+def _number_text(value: object) -> str:
+    """An integer exactly; a float with a whole value as an integer, else in its shortest spelling."""
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    number = float(value)  # type: ignore[arg-type]
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+def _with_report_keys(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """``frame`` with :func:`report_key` applied to those of ``columns`` it has; the input is not changed."""
+    changed = {col: report_key(frame[col]) for col in dict.fromkeys(columns) if col in frame.columns}
+    return frame.assign(**changed) if changed else frame
 
 
 def report_tables(
@@ -48,6 +90,14 @@ def report_tables(
     recording the rules and which tables were skipped (with the missing columns).
     """
     keys = as_columns(by)
+    doubled = sorted({k for k in keys if keys.count(k) > 1})
+    if doubled:
+        raise ValueError(f"the group columns (by=, --by) name {doubled} more than once; give each once")
+    key_columns = [*keys, hospital, "case_type"]  # every column some table groups by
+    baseline = _with_report_keys(baseline, key_columns)
+    current = _with_report_keys(current, key_columns)
+    if applications is not None:
+        applications = _with_report_keys(applications, [hospital])
     tables: dict[str, pd.DataFrame] = {"cost_deltas": cost_deltas(baseline, current, by=keys)}
     notes: list[tuple[str, str]] = [("by", ", ".join(keys) or "(none)")]
     for period, frame in (("baseline", baseline), ("current", current)):
