@@ -232,3 +232,19 @@ def test_numbers_read_by_the_arrow_cast_equal_the_careful_path(texts: list[str |
         unreadable = careful.isna() & pd.Series(texts, dtype=object).fillna("").str.strip().ne("")
         outside = careful.notna() & ~careful.between(0, 150)
         assert prepared.invalid_columns["age"].tolist() == (unreadable | outside).tolist()
+
+
+def test_nan_in_a_column_mixing_numbers_and_text_is_missing() -> None:
+    # pandas puts a float NaN in an object column that mixes ints and strings; it is a missing value, not the
+    # unreadable text "nan", so a row's result does not depend on the other rows of its frame
+    df = pd.DataFrame(
+        {
+            "principal_dx": ["J18.900"] * 3,
+            "ventilation_hours": pd.Series([267, "0", np.nan], dtype=object),
+            "age": pd.Series([70, "71", np.nan], dtype=object),
+        }
+    )
+    out = drgpay.group(df)
+    assert list(out["status"].astype(str)) == ["grouped"] * 3
+    alone = drgpay.group(df.iloc[[2]])
+    assert str(alone["drg"].iloc[0]) == str(out["drg"].iloc[2])

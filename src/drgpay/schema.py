@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -367,12 +368,20 @@ def _within(num: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, np.ndarr
     return (np.where(bad, np.nan, num) if bad.any() else num), bad
 
 
+def _missing_scalar(value: object) -> bool:
+    """A missing cell of an object column: None, pandas' NA / NaT, or a float NaN (which pandas puts in a column
+    that mixes numbers and text; it must not become the text "nan", which is unreadable)."""
+    return (
+        value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
+    )
+
+
 def _to_arrow_strings(values: pd.Series) -> pa.Array:
     """A pandas column of codes as a pyarrow large_string array (numbers and other scalars as text)."""
     try:
         arr = pa.array(values, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        arr = pa.array([None if v is None or v is pd.NA else str(v) for v in values.astype(object)])
+        arr = pa.array([None if _missing_scalar(v) else str(v) for v in values.astype(object)])
     if pa.types.is_dictionary(arr.type):
         arr = arr.cast(arr.type.value_type)
     if is_list_type(
