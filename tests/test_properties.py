@@ -138,17 +138,25 @@ def test_warnings_name_each_rows_unknown_codes(df: pd.DataFrame) -> None:
     assert [None if pd.isna(w) else w for w in warnings] == expected
 
 
-@SETTINGS
-@given(frames)
-def test_every_row_returned_and_input_untouched(df: pd.DataFrame) -> None:
+def assert_rows_returned_and_input_untouched(grouper: drgpay.Grouper, df: pd.DataFrame) -> pd.DataFrame:
+    """Every row of ``df`` comes back once, in order, with a DRG, a status, a reason exactly when not grouped and
+    the grouper's id; ``df`` itself is unchanged. Returns the result for further checks."""
     before = df.copy(deep=True)
-    out = G.group(df)
+    out = grouper.group(df)
     pd.testing.assert_frame_equal(df, before)
     assert len(out) == len(df) and list(out.index) == list(df.index)
     assert out["status"].notna().all() and out["drg"].notna().all()
     not_grouped = out["status"] != "grouped"
     assert out.loc[not_grouped, "reason"].notna().all()
     assert out.loc[~not_grouped, "reason"].isna().all()
+    assert (out["grouper"] == grouper.id).all()
+    return out
+
+
+@SETTINGS
+@given(frames)
+def test_every_row_returned_and_input_untouched(df: pd.DataFrame) -> None:
+    assert_rows_returned_and_input_untouched(G, df)
 
 
 @settings(max_examples=40, deadline=None)

@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import drgpay
-from test_properties import JUNK, SETTINGS, _norm, _sample
+from test_properties import JUNK, SETTINGS, _norm, _sample, assert_rows_returned_and_input_untouched
 from test_properties import record as record_11
 
 G = drgpay.load_grouper("chs-drg-2.0")
@@ -225,12 +225,4 @@ def test_secondary_order_invariance(df: pd.DataFrame) -> None:
 @SETTINGS
 @given(frames)
 def test_every_row_returned_and_input_untouched(df: pd.DataFrame) -> None:
-    before = df.copy(deep=True)
-    out = G.group(df)
-    pd.testing.assert_frame_equal(df, before)
-    assert len(out) == len(df) and list(out.index) == list(df.index)
-    assert out["status"].notna().all() and out["drg"].notna().all()
-    not_grouped = out["status"] != "grouped"
-    assert out.loc[not_grouped, "reason"].notna().all()
-    assert out.loc[~not_grouped, "reason"].isna().all()
-    assert (out["grouper"] == "chs-drg-2.0").all()
+    assert_rows_returned_and_input_untouched(G, df)
