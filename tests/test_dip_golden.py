@@ -114,7 +114,7 @@ def test_output_types_and_provenance(dip: DipGrouper, catalog: drgpay.dip.DipCat
     out = dip.group(_records(), catalog=catalog)
     assert list(out.columns) == dip.output_columns()
     assert list(out["dip_group"].cat.categories) == list(catalog.table["group"])
-    assert list(out["dip_kind"].cat.categories) == ["core", "basic", "comprehensive"]
+    assert list(out["dip_kind"].cat.categories) == ["core", "basic", "comprehensive", "fallback"]
     assert out["treatment"].cat.ordered and list(out["treatment"].cat.categories) == list(dip.treatments)
     assert list(out["aux_age"].cat.categories) == [
         "age_0_28d",

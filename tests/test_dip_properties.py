@@ -101,6 +101,19 @@ def catalogs(draw: st.DrawFn) -> DipCatalog:
                 "score": str(100 + i),
             }
         )
+    # fallback groups (未入组病例的分组): at most one per treatment level, so their ranges never overlap
+    treatments = draw(st.lists(st.sampled_from(list(G.treatments)), max_size=3, unique=True))
+    for k, treatment in enumerate(treatments):
+        rows.append(
+            {
+                "group": f"CP{k}",
+                "dx_key": draw(st.sampled_from(["A00-Z99", "K00-K99", "C00-D49|I00-J99", "E11"])),
+                "procedures": "",
+                "kind": "fallback",
+                "treatment": treatment,
+                "score": "1000",
+            }
+        )
     aux = pd.DataFrame(
         {
             "aux": ["severity_mcc", "age_65_plus", "death", "tumour_metastasis"],

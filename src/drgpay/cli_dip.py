@@ -116,10 +116,13 @@ def run_check_catalog(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``dip build-catalog`` and ``dip check-catalog`` to the main CLI."""
+    """Add ``dip build-catalog``, ``dip check-catalog`` and ``dip import-catalog`` to the main CLI."""
+    from drgpay import cli_dip_import
     from drgpay.cli import explained
 
-    dip = subparsers.add_parser("dip", help="DIP catalogues: build one from history, check one")
+    dip = subparsers.add_parser(
+        "dip", help="DIP catalogues: import a city's published one, build one from history, check one"
+    )
     sub = dip.add_subparsers(dest="dip_command", required=True)
 
     b = sub.add_parser("build-catalog", help="build a DIP catalogue from historical cases with costs")
@@ -153,4 +156,5 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     c.add_argument("catalog", type=Path)
     c.add_argument("--grouper", default="dip-2.0")
     c.set_defaults(func=explained(run_check_catalog))
+    cli_dip_import.add_parser(sub)
     return dip

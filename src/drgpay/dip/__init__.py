@@ -1,9 +1,10 @@
-"""DIP (按病种分值付费): catalogue format and loading, the vectorised grouper, the auxiliary catalogue, and a
-catalogue builder from historical cases.
+"""DIP (按病种分值付费): catalogue format and loading (also a city's published workbook, through a layout), the
+vectorised grouper, the auxiliary catalogue, scores from statistics, and a catalogue builder from historical cases.
 
     >>> import drgpay
     >>> from drgpay.dip import load_catalog
     >>> cat = load_catalog("city_catalog.csv")                       # doctest: +SKIP
+    >>> cat = load_catalog("pingdingshan_2025_dip2.0_catalogue.xlsx")  # doctest: +SKIP
     >>> out = drgpay.group(df, grouper="dip-2.0", catalog=cat)        # doctest: +SKIP
 """
 
@@ -20,6 +21,8 @@ from drgpay.dip.catalog import (
 )
 from drgpay.dip.compiled import REASONS, STATUSES
 from drgpay.dip.grouper import DipExplanation, DipGrouper, group_chunk
+from drgpay.dip.layouts import ImportReport, ImportResult, Layout, import_catalog, load_layout
+from drgpay.dip.scores import score_agreement, score_from_mean
 
 __all__ = [
     "CATALOG_COLUMNS",
@@ -32,9 +35,16 @@ __all__ = [
     "DipCatalog",
     "DipExplanation",
     "DipGrouper",
+    "ImportReport",
+    "ImportResult",
+    "Layout",
     "build_catalog",
     "group_chunk",
+    "import_catalog",
     "load_aux_coefficients",
     "load_catalog",
+    "load_layout",
     "parse_expression",
+    "score_agreement",
+    "score_from_mean",
 ]

@@ -15,7 +15,8 @@
 5. What is left goes to comprehensive groups: one per diagnosis 类目 and treatment level.
 6. Each group's mean cost is the year-weighted mean of its yearly mean costs (default 1:2:7 over the last three
    years), after optional trimming of cost outliers within the group; score = mean / reference × ``scale``, the
-   reference being the same weighted mean over all cases unless given.
+   reference being the same weighted mean over all cases unless given, rounded once, half up, to ``decimals``
+   (:func:`drgpay.dip.scores.score_from_mean`).
 
 The grouper itself assigns the history to the groups (steps 4–6), so the catalogue is consistent with grouping.
 """
@@ -36,7 +37,8 @@ from drgpay.dip.catalog import DipCatalog, load_catalog
 from drgpay.dip.compiled import CompiledRules, compile_catalog
 from drgpay.dip.engine import run_engine
 from drgpay.dip.grouper import DipGrouper
-from drgpay.schema import PreparedRecords, SchemaError, prepare_records, resolve_columns
+from drgpay.dip.scores import scores_from_means
+from drgpay.schema import PreparedRecords, SchemaError, parse_dates, prepare_records, resolve_columns
 
 __all__ = ["DEFAULT_YEAR_WEIGHTS", "build_catalog"]
 
@@ -202,7 +204,7 @@ def build_catalog(
     else:
         date_header = _column(history, "discharge_date", "discharge_date", columns)
         if date_header is not None:
-            years = pd.to_datetime(pd.Series(history[date_header].to_numpy()), errors="coerce").dt.year
+            years = parse_dates(pd.Series(history[date_header].to_numpy()), str(date_header)).dt.year
         else:
             years = pd.Series(np.zeros(n, np.int64))
     weights, present = _year_weights(years, year_weights)
@@ -364,7 +366,7 @@ def build_catalog(
     position = np.arange(len(ids))
     mean_cost = means.reindex(position).to_numpy(np.float64)
     tab["mean_cost"] = np.round(mean_cost, 2)
-    tab["score"] = np.round(mean_cost / ref * scale, decimals)
+    tab["score"] = scores_from_means(mean_cost, ref, scale=scale, decimals=decimals)  # exact, half up
     tab["cases"] = cases_n.reindex(position).fillna(0).astype(int).to_numpy()
     dx_names, proc_names = _name_lookup(g)
     names = []

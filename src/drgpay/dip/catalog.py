@@ -4,8 +4,10 @@ A catalogue is one row per group: ``group, name, dx_key, procedures, kind, treat
 ``dx_key`` is a diagnosis 亚目 (``K80.1``) or 类目 (``K80``); ``procedures`` is an expression of procedure codes,
 ``/`` between alternatives and ``+`` between components that must all be present (``51.2300/51.2200+54.2100``);
 an item ending in ``*`` matches every code that starts with it. An empty expression is a conservative-treatment
-group. ``kind`` is ``core`` (核心病种), ``basic`` (基层病种) or ``comprehensive`` (综合病种); a comprehensive group
-names the treatment level it takes (``treatment``). Catalogues come from a city (CSV, often with Chinese headers)
+group. ``kind`` is ``core`` (核心病种), ``basic`` (基层病种), ``comprehensive`` (综合病种) or ``fallback`` (未入组病例的
+分组, a city's catch-all for cases no other group takes: its ``dx_key`` is a list of 类目 ranges such as
+``A00-B99``); comprehensive and fallback groups name the treatment level they take (``treatment``). Catalogues
+come from a city (CSV with Chinese headers, or the published workbook through a layout: :mod:`drgpay.dip.layouts`)
 or from :func:`drgpay.dip.build_catalog`; an optional TOML file beside the CSV records provenance and the
 auxiliary-coefficient table.
 
@@ -30,6 +32,7 @@ import pandas as pd
 
 from drgpay.codes import normalize_code
 from drgpay.definitions import DefinitionError
+from drgpay.money import parse_amount_text
 
 __all__ = [
     "AUX_COMBINE",
@@ -37,12 +40,14 @@ __all__ = [
     "CATALOG_COLUMNS",
     "KINDS",
     "TREATMENTS",
+    "TREATMENT_KINDS",
     "CatalogError",
     "DipCatalog",
     "Expression",
     "load_aux_coefficients",
     "load_catalog",
     "parse_expression",
+    "parse_ranges",
 ]
 
 #: The catalogue columns, in file order; the first four are required.
@@ -58,9 +63,10 @@ CATALOG_COLUMNS = (
     "cases",
 )
 REQUIRED = ("group", "dx_key", "procedures", "kind")
-#: Group kinds, in tie-break order (a core group wins over a basic one, a basic over a comprehensive one).
-KINDS = ("core", "basic", "comprehensive")
-#: Spellings of the group kinds (also Chinese: 核心病种, 基层病种, 综合病种) → kind.
+#: Group kinds, in tie-break order (a core group wins over a basic one, a basic over a comprehensive one; a
+#: fallback group takes only the cases no other group takes).
+KINDS = ("core", "basic", "comprehensive", "fallback")
+#: Spellings of the group kinds (also Chinese: 核心病种, 基层病种, 综合病种, 未入组病例的分组) → kind.
 KIND_ALIASES = {
     **{k: k for k in KINDS},
     "核心": "core",
@@ -69,7 +75,12 @@ KIND_ALIASES = {
     "基层病种": "basic",
     "综合": "comprehensive",
     "综合病种": "comprehensive",
+    "兜底": "fallback",
+    "兜底组": "fallback",
+    "未入组病例的分组": "fallback",
 }
+#: Kinds matched by diagnosis key and treatment level (no procedure expression).
+TREATMENT_KINDS = ("comprehensive", "fallback")
 #: The national treatment levels (lowest first) and their ASCII codes; a catalogue may use either spelling.
 TREATMENTS = ("保守治疗", "诊断性操作", "治疗性操作", "相关手术")
 _TREATMENT_CODES = {"conservative": "保守治疗", "diagnostic": "诊断性操作", "therapeutic": "治疗性操作"}
@@ -117,12 +128,38 @@ CATALOG_ALIASES: dict[str, str] = {
 }
 
 _DX_KEY = re.compile(r"^[A-Z]\d{2}(\.[0-9A-Za-z])?$")
+_CATEGORY = re.compile(r"^[A-Z]\d{2}$")
 _PROC_ITEM = re.compile(r"^\d{2}[0-9A-Za-z.]*$")
 MAX_COMPONENTS = 15
 
 
 class CatalogError(DefinitionError):
-    """A catalogue (or its auxiliary-coefficient table) is unusable; the message says where."""
+    """A catalogue (or its auxiliary-coefficient table) is unusable; the message says where.
+
+    ``sheet`` names the workbook sheet of a published catalogue (the message then says ``sheet …, row …``);
+    ``row_index`` is the 0-based position of the offending row among the rows validated, when one row is at fault.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: Path | str | None = None,
+        line: int | None = None,
+        column: str = "",
+        sheet: str | None = None,
+    ):
+        super().__init__(message, file=file, line=line, column=column)
+        self.sheet = sheet
+        self.row_index: int | None = None
+        if sheet is not None:
+            where = [str(file)] if file is not None else []
+            where.append(f"sheet {sheet!r}")
+            if line is not None:
+                where.append(f"row {line}")
+            if column:
+                where.append(f"column {column!r}")
+            self.args = (", ".join(where) + ": " + message,)
 
 
 @attrs.frozen
@@ -194,6 +231,26 @@ def parse_expression(text: object) -> Expression:
     return Expression(tuple(components))
 
 
+def parse_ranges(text: str) -> tuple[tuple[str, str], ...]:
+    """A fallback group's key: 类目 or 类目 ranges joined by ``|`` (``A00-B99|U00-U99``) → ``((lo, hi), …)``;
+    raise ``ValueError`` saying what is wrong."""
+    ranges = []
+    for part in re.sub(r"\s+", "", str(text)).upper().replace("－", "-").split("|"):
+        lo, _, hi = part.partition("-")
+        hi = hi or lo
+        if not (_CATEGORY.match(lo) and _CATEGORY.match(hi)) or lo > hi:
+            raise ValueError(
+                f"{part!r} is not a 类目 or a range of 类目 such as A00-B99 (a fallback group's key; '|' joins several)"
+            )
+        ranges.append((lo, hi))
+    return tuple(ranges)
+
+
+def ranges_text(ranges: tuple[tuple[str, str], ...]) -> str:
+    """The stored spelling of :func:`parse_ranges`' result."""
+    return "|".join(lo if lo == hi else f"{lo}-{hi}" for lo, hi in ranges)
+
+
 def normalize_dx_key(value: object) -> str:
     """A diagnosis key as stored: ``K80.1`` (亚目) or ``K80`` (类目); ``K801`` gains its dot."""
     code = normalize_code(value)
@@ -229,7 +286,7 @@ class DipCatalog:
 
     def __repr__(self) -> str:
         kinds = self.table["kind"].value_counts()
-        parts = ", ".join(f"{int(kinds.get(k, 0))} {k}" for k in KINDS)
+        parts = ", ".join(f"{int(kinds.get(k, 0))} {k}" for k in KINDS if k != "fallback" or kinds.get(k, 0))
         aux = "" if self.aux_coefficients is None else f", {len(self.aux_coefficients)} aux coefficients"
         return f"<DipCatalog {self.id}: {len(self)} groups ({parts}){aux}>"
 
@@ -385,12 +442,15 @@ class _Reporter:
 
     def fail(self, message: str, row: int, column: str) -> CatalogError:
         if self.labels is not None:
-            return CatalogError(f"row {self.labels[row]!r}, column {column!r}: {message}")
-        return CatalogError(message, file=self.where, line=row + 2, column=column)
+            err = CatalogError(f"row {self.labels[row]!r}, column {column!r}: {message}")
+        else:
+            err = CatalogError(message, file=self.where, line=row + 2, column=column)
+        err.row_index = row
+        return err
 
 
 def _number(text: str, *, integer: bool = False) -> float:
-    value = float(text.replace(",", ""))
+    value = float(parse_amount_text(text))
     if not math.isfinite(value) or value < 0 or (integer and value != int(value)):
         raise ValueError(text)
     return value
@@ -406,6 +466,7 @@ def _validate(frame: pd.DataFrame, rep: _Reporter) -> tuple[pd.DataFrame, tuple[
     groups = col["group"]
     seen_group: dict[str, int] = {}
     rules: dict[tuple[str, ...], int] = {}
+    fallback_ranges: dict[str, list[tuple[int, tuple[str, str]]]] = {}
     dx_keys, kinds, treatments, exprs = [], [], [], []
     numbers = {c: np.full(n, np.nan) for c in ("score", "mean_cost", "cases")}
     for i in range(n):
@@ -415,13 +476,23 @@ def _validate(frame: pd.DataFrame, rep: _Reporter) -> tuple[pd.DataFrame, tuple[
         if g in seen_group:
             raise rep.fail(f"duplicate group id {g!r} (first at row {seen_group[g] + 1})", i, "group")
         seen_group[g] = i
-        key = normalize_dx_key(col["dx_key"][i])
-        if not _DX_KEY.match(key):
-            raise rep.fail(f"{col['dx_key'][i]!r} is not a diagnosis 亚目 (K80.1) or 类目 (K80)", i, "dx_key")
         raw_kind = col["kind"][i]
         kind = KIND_ALIASES.get(raw_kind.lower(), KIND_ALIASES.get(raw_kind))
         if kind is None:
-            raise rep.fail(f"{raw_kind!r} is not one of {list(KINDS)} (or 核心/基层/综合)", i, "kind")
+            raise rep.fail(f"{raw_kind!r} is not one of {list(KINDS)} (or 核心/基层/综合/兜底)", i, "kind")
+        ranges: tuple[tuple[str, str], ...] = ()
+        if kind == "fallback":
+            try:
+                ranges = parse_ranges(col["dx_key"][i])
+            except ValueError as exc:
+                raise rep.fail(str(exc), i, "dx_key") from None
+            key = ranges_text(ranges)
+        else:
+            key = normalize_dx_key(col["dx_key"][i])
+            if not _DX_KEY.match(key):
+                raise rep.fail(
+                    f"{col['dx_key'][i]!r} is not a diagnosis 亚目 (K80.1) or 类目 (K80)", i, "dx_key"
+                )
         try:
             expr = parse_expression(col["procedures"][i])
         except ValueError as exc:
@@ -430,17 +501,28 @@ def _validate(frame: pd.DataFrame, rep: _Reporter) -> tuple[pd.DataFrame, tuple[
         treatment = _TREATMENT_ALIASES.get(raw_t.lower(), _TREATMENT_ALIASES.get(raw_t)) if raw_t else ""
         if raw_t and treatment is None:
             raise rep.fail(f"{raw_t!r} is not one of {list(TREATMENTS)} (or their codes)", i, "treatment")
-        if kind == "comprehensive":
+        if kind in TREATMENT_KINDS:
             if not treatment:
-                raise rep.fail("a comprehensive group needs its treatment level", i, "treatment")
+                raise rep.fail(f"a {kind} group needs its treatment level", i, "treatment")
             if len(expr):
-                raise rep.fail("a comprehensive group takes no procedure expression", i, "procedures")
-            rule: tuple[str, ...] = ("comprehensive", key, str(treatment))
+                raise rep.fail(f"a {kind} group takes no procedure expression", i, "procedures")
+            rule: tuple[str, ...] = (kind, key, str(treatment))
+            for lo, hi in ranges:
+                for j, (olo, ohi) in fallback_ranges.get(str(treatment), []):
+                    if lo <= ohi and olo <= hi:
+                        raise rep.fail(
+                            f"range {lo}-{hi} overlaps {olo}-{ohi} of fallback group {groups[j]!r} at the same "
+                            "treatment level: a case would have two fallback groups",
+                            i,
+                            "dx_key",
+                        )
+            for lo_hi in ranges:
+                fallback_ranges.setdefault(str(treatment), []).append((i, lo_hi))
         else:
             if treatment:
                 raise rep.fail(
-                    "treatment applies to comprehensive groups only; core and basic groups are matched by "
-                    "dx_key and procedures (leave it empty)",
+                    "treatment applies to comprehensive groups only (and fallback groups); core and basic "
+                    "groups are matched by dx_key and procedures (leave it empty)",
                     i,
                     "treatment",
                 )
@@ -540,14 +622,25 @@ def load_catalog(
     aux_combine: str | None = None,
     provenance: Mapping[str, Any] | None = None,
     encoding: str | None = None,
+    layout: str | os.PathLike[str] | Any = None,
 ) -> DipCatalog:
-    """Load and validate a DIP catalogue from a CSV/Parquet file or a DataFrame.
+    """Load and validate a DIP catalogue from a CSV/Parquet file, a DataFrame, or a city's published file.
 
     ``columns`` maps headers to catalogue columns (common Chinese headers are recognised). A TOML file beside a
     CSV (``CAT.toml`` for ``CAT.csv``) is read for provenance (``[catalog]``) and the auxiliary coefficients
     (``[auxiliary] file, combine``); ``auxiliary=`` / ``aux_combine=`` override it. CSV files are read as UTF-8
     (BOM allowed), falling back to GB18030, unless ``encoding`` is given.
+
+    A published catalogue (an ``.xlsx`` workbook, or a CSV in a city's layout) is read through ``layout`` (a
+    shipped layout's name, a layout TOML, or a :class:`~drgpay.dip.layouts.Layout`); without one, a shipped layout
+    whose columns the header has is used (:func:`drgpay.dip.layouts.import_catalog`, strict: any bad row raises).
     """
+    if not isinstance(source, DipCatalog | pd.DataFrame):
+        published = _published(Path(source), layout, columns, encoding)
+        if published is not None:
+            return _rebuild(published, auxiliary, aux_combine, provenance, encoding)
+    elif layout is not None:
+        raise TypeError("layout= applies to a published file (a path), not to a DataFrame or a DipCatalog")
     if isinstance(source, DipCatalog):
         if auxiliary is None and aux_combine is None and provenance is None:
             return source
@@ -603,6 +696,22 @@ def load_catalog(
         aux_combine=combine,
         content_hash=_hash(table, aux_table, combine),
     )
+
+
+def _published(
+    path: Path, layout: Any, columns: Mapping[str, str] | None, encoding: str | None
+) -> DipCatalog | None:
+    """The catalogue of a published file read through a layout, or None when the file is drgpay's own format."""
+    from drgpay.dip import layouts
+
+    suffix = path.suffix.lower()
+    if layout is None and suffix not in layouts.EXCEL_SUFFIXES:
+        if columns is not None or suffix not in (".csv", ".txt") or not path.is_file():
+            return None
+        header = _read_text_table(path, encoding).columns
+        if layouts.detect_layout(header) is None:
+            return None
+    return layouts.import_catalog(path, layout, encoding=encoding).catalog
 
 
 def _rebuild(

@@ -16,7 +16,7 @@ import pyarrow as pa
 from drgpay.codes import CodeVocabularies
 from drgpay.definitions import Definition, DefinitionError
 from drgpay.dip.auxiliary import AuxRules, Severity, compile_aux, compile_severity, vocabulary_matches
-from drgpay.dip.catalog import KINDS, CatalogError, DipCatalog
+from drgpay.dip.catalog import KINDS, CatalogError, DipCatalog, parse_ranges
 from drgpay.schema import INVALID_REASONS
 
 __all__ = [
@@ -174,6 +174,7 @@ class CompiledCatalog:
     entry_comp: np.ndarray  # int8
     conservative_rank: np.ndarray  # int64[n_keys + 1]: best conservative core/basic group of the key
     comprehensive_rank: np.ndarray  # int64[n_keys + 1, n_treatments]
+    fallback: np.ndarray  # int32[n_dx + 1, n_treatments]: the fallback group of a code's 类目 (-1 none)
     aux_global: np.ndarray  # float64[n_items]: coefficient for every group (NaN none)
     aux_pair_keys: np.ndarray  # sorted int64 group * n_items + item, group-specific coefficients
     aux_pair_coef: np.ndarray
@@ -193,7 +194,8 @@ def compile_catalog(rules: CompiledRules, catalog: DipCatalog) -> CompiledCatalo
         raise CatalogError(f"{n_groups} groups; at most {MAX_GROUPS} are supported", file=catalog.source)
     group_ids = tuple(table["group"])
     kinds = table["kind"].map({k: i for i, k in enumerate(KINDS)}).to_numpy(np.int8)
-    keys = sorted(set(table["dx_key"]))
+    is_fallback = kinds == KINDS.index("fallback")
+    keys = sorted(set(table["dx_key"][~is_fallback]))
     key_index = pd.Index(keys)
     n_keys = len(keys)
     gkey = key_index.get_indexer(table["dx_key"]).astype(np.int64)
@@ -204,17 +206,16 @@ def compile_catalog(rules: CompiledRules, catalog: DipCatalog) -> CompiledCatalo
     tiebreak = n_groups - position
     decode = np.full(n_groups + 1, -1, np.int32)
     decode[tiebreak] = np.arange(n_groups, dtype=np.int32)
-    static = (
-        ((2 - kinds.astype(np.int64)) << _KIND_SHIFT) | (specific.astype(np.int64) << _SPEC_SHIFT) | tiebreak
-    )
+    kind_bits = np.maximum(2 - kinds.astype(np.int64), 0)  # fallback groups are never ranked
+    static = (kind_bits << _KIND_SHIFT) | (specific.astype(np.int64) << _SPEC_SHIFT) | tiebreak
     n_comp = np.array([len(e) for e in catalog.expressions], dtype=np.int8)
 
-    # treatment of comprehensive groups, against this grouper's order
+    # treatment of comprehensive and fallback groups, against this grouper's order
     n_treat = len(rules.treatments)
     treat = np.full(n_groups, -1, np.int64)
     treatment_text = table["treatment"].tolist()
     lines = table["line"].tolist()
-    for i in np.flatnonzero(kinds == KINDS.index("comprehensive")).tolist():
+    for i in np.flatnonzero((kinds == KINDS.index("comprehensive")) | is_fallback).tolist():
         value = str(treatment_text[i])
         try:
             treat[i] = rules.treatment_rank(value)
@@ -229,8 +230,8 @@ def compile_catalog(rules: CompiledRules, catalog: DipCatalog) -> CompiledCatalo
     # best conservative and comprehensive group per key
     conservative = np.zeros(n_keys + 1, np.int64)
     comprehensive = np.zeros((n_keys + 1, n_treat), np.int64)
-    is_comp = treat >= 0
-    cons = (n_comp == 0) & ~is_comp
+    is_comp = (treat >= 0) & ~is_fallback
+    cons = (n_comp == 0) & ~is_comp & ~is_fallback
     np.maximum.at(conservative, gkey[cons], static[cons])
     np.maximum.at(comprehensive, (gkey[is_comp], treat[is_comp]), static[is_comp])
 
@@ -275,6 +276,12 @@ def compile_catalog(rules: CompiledRules, catalog: DipCatalog) -> CompiledCatalo
     key_sub[key_sub < 0] = n_keys
     key_cat[key_cat < 0] = n_keys
 
+    fallback = np.full((rules.n_dx + 1, n_treat), -1, np.int32)
+    if is_fallback.any():
+        categories = rules.dx_cat.astype("U3")  # "" for the unknown code sorts before every 类目
+        for g in np.flatnonzero(is_fallback).tolist():
+            for lo, hi in parse_ranges(str(table["dx_key"].iat[g])):
+                fallback[(categories >= lo) & (categories <= hi), treat[g]] = g
     aux_global, pair_keys, pair_coef, has_aux = _aux_coefficients(rules, catalog, pd.Index(group_ids))
     return CompiledCatalog(
         rules=rules,
@@ -295,6 +302,7 @@ def compile_catalog(rules: CompiledRules, catalog: DipCatalog) -> CompiledCatalo
         entry_comp=ec,
         conservative_rank=conservative,
         comprehensive_rank=comprehensive,
+        fallback=fallback,
         aux_global=aux_global,
         aux_pair_keys=pair_keys,
         aux_pair_coef=pair_coef,

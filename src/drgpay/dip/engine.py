@@ -9,7 +9,9 @@ hold the two equal):
    core/basic groups under the diagnosis's 亚目 or 类目 whose every component is matched by a procedure;
    conservative core/basic groups of those keys when the treatment is at most ``conservative_max_treatment``;
    the comprehensive group of those keys at exactly the record's treatment level;
-4. the best candidate is the group; none → ``ungroupable`` (``dx_not_in_catalog`` or ``no_matching_group``);
+4. the best candidate is the group; none → the catalogue's fallback group for the diagnosis's 类目 at the record's
+   treatment level (未入组病例的分组, where a city has them), else ``ungroupable`` (``dx_not_in_catalog`` or
+   ``no_matching_group``);
 5. auxiliary items per type (first by rank that holds) and, when coefficients are supplied, the coefficient.
 """
 
@@ -277,6 +279,11 @@ def run_engine(c: CompiledCatalog, r: PreparedRecords) -> DipEngineResult:
     best = np.maximum(best, np.maximum(c.comprehensive_rank[key_sub, t], c.comprehensive_rank[key_cat, t]))
     grouped = best > 0
     group = np.where(grouped, c.decode[best & TB_MASK], -1).astype(np.int32)
+    if len(c.fallback) and (c.fallback >= 0).any():
+        fb = c.fallback[pdx, t]
+        take = active & ~grouped & (fb >= 0)
+        group[take] = fb[take]
+        grouped |= take
     status[grouped] = GROUPED
     left = active & ~grouped
     no_key = left & (key_sub == c.n_keys) & (key_cat == c.n_keys)

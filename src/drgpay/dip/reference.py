@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from drgpay._grouping import ParsedRecord, Traced
 from drgpay.definitions import Definition
 from drgpay.dip.auxiliary import code_matches
-from drgpay.dip.catalog import KINDS, DipCatalog
+from drgpay.dip.catalog import KINDS, TREATMENT_KINDS, DipCatalog, parse_ranges
 from drgpay.dip.compiled import MAX_MATCHED, sub_key
 
 __all__ = ["DipBook", "DipRecord", "DipReferenceResult", "RuleBook", "reference_group"]
@@ -103,12 +103,16 @@ class DipBook:
     def __init__(self, rules: RuleBook, catalog: DipCatalog):
         self.rules = rules
         self.rows: dict[str, list[_Row]] = defaultdict(list)
+        self.fallback: list[tuple[tuple[tuple[str, str], ...], _Row]] = []
         tab = catalog.table
         columns = zip(tab["group"], tab["kind"], tab["dx_key"], tab["treatment"], tab["score"], strict=True)
         for (group, kind, key, treat, score), expr in zip(columns, catalog.expressions, strict=True):
-            rank = rules.rank(str(treat)) if kind == "comprehensive" else -1
+            rank = rules.rank(str(treat)) if kind in TREATMENT_KINDS else -1
             row = _Row(str(group), str(kind), str(key), rank, expr.components, float(score))
-            self.rows[row.dx_key].append(row)
+            if kind == "fallback":
+                self.fallback.append((parse_ranges(row.dx_key), row))
+            else:
+                self.rows[row.dx_key].append(row)
         self.aux_global = {aux: coef for aux, _, _, _, coef in rules.aux_items if not math.isnan(coef)}
         self.aux_pairs: dict[tuple[str, str], float] = {}
         self.has_aux = bool(self.aux_global)
@@ -254,10 +258,19 @@ def reference_group(book: DipBook, rec: DipRecord) -> DipReferenceResult:
         res.step(
             f"candidate {g}: components {key[0]}, matched {key[1]}, kind rank {key[2]}, 亚目 {bool(key[3])}"
         )
+    fallback = [
+        row
+        for ranges, row in book.fallback
+        if row.treatment == level and any(lo <= cat <= hi for lo, hi in ranges)
+    ]
     if candidates:
         _, _, best = min(candidates, key=lambda c: (tuple(-k for k in c[0]), c[1]))
         res.group, res.kind, res.status, res.score = best.group, best.kind, "grouped", best.score
         res.step(f"group {best.group} ({best.kind})")
+    elif fallback:
+        row = fallback[0]  # the catalogue refuses overlapping ranges at one treatment level
+        res.group, res.kind, res.status, res.score = row.group, row.kind, "grouped", row.score
+        res.step(f"no candidate: fallback group {row.group} (类目 {cat} in {row.dx_key}, {res.treatment})")
     else:
         res.reason = "no_matching_group" if rows else "dx_not_in_catalog"
         res.step(f"no candidate: {res.reason} → ungroupable")
