@@ -443,9 +443,13 @@ def test_utf16_and_other_delimiters_are_named(work: Path) -> None:
     source.to_csv(work / "good.tsv", index=False, sep="\t")
     (work / "bare16.csv").write_bytes((work / "u16.csv").read_bytes()[2:])  # the same text without its BOM
     read = drgpay_run("group", "u16.csv", "-q", "-o", "u16-out.csv", *GROUPER, cwd=work)
-    assert read.returncode == 0, read.stderr  # group reads UTF-16 with a byte-order mark …
+    assert read.returncode == 0, (
+        read.stderr
+    )  # group (and pay) read UTF-16 with a byte-order mark, not without
     assert pd.read_csv(work / "u16-out.csv", dtype=str)["case_id"].tolist() == source["case_id"].tolist()
-    one_line_error(drgpay_run("pay", "u16.csv", "--policy", "p", cwd=work), "UTF-16 LE", "UTF-8")  # … pay not
+    one_line_error(
+        drgpay_run("pay", "bare16.csv", "--policy", "p", cwd=work), "UTF-16 LE", "without a byte-order mark"
+    )
     one_line_error(drgpay_run("group", "bare16.csv", *GROUPER, cwd=work), "UTF-16 LE", "without a byte-order")
     one_line_error(drgpay_run("group", "tab.csv", *GROUPER, cwd=work), "tab-separated", ".tsv")
     one_line_error(drgpay_run("group", "semi.csv", *GROUPER, cwd=work), "semicolons")

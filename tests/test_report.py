@@ -306,3 +306,21 @@ def test_wrong_types():
     assert pass_rate(0, 0) is None
     with pytest.raises(ValueError, match="whole number"):
         delta_from_means(1, 2, cases_current=2.5)  # type: ignore[arg-type]
+
+
+def test_report_reads_pay_output_with_unpaid_cases() -> None:
+    # an empty fund_payment is a case pay left unpaid (an invalid row): the fund paid 0 for it
+    from drgpay.report import cost_deltas
+
+    paid = pd.DataFrame(
+        {
+            "drg": ["HC23", "HC23", "0000"],
+            "total_cost": ["100", "200", "50"],
+            "fund_payment": ["60", "140", None],
+        }
+    )
+    out = cost_deltas(paid, paid, by="drg").set_index("drg")
+    assert out.loc["0000", "total_fund_payment_current"] == 0
+    assert out.loc["total", "total_fund_payment_current"] == 200
+    with pytest.raises(ValueError, match="fund_payment"):
+        cost_deltas(paid.assign(fund_payment=["60", "x", None]), paid, by="drg")

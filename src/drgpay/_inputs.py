@@ -21,7 +21,7 @@ import attrs
 import pandas as pd
 import pyarrow as pa
 
-from drgpay.io import InputError, _check_headers, _detect_encoding, _regroup, read_chunks
+from drgpay.io import InputError, _check_headers, _detect_encoding, read_chunks
 
 __all__ = [
     "CSV_SUFFIXES",
@@ -53,9 +53,9 @@ _HEAD_BYTES = 1 << 16
 
 @attrs.frozen
 class InputCheck:
-    """What :func:`check_input` found: the header, the Excel sheet to read (None: the one
-    :func:`drgpay.io.read_chunks` reads, or not Excel), and whether a record follows the header (None: not
-    known without reading the file, e.g. a CSV field over the csv module's limit)."""
+    """What :func:`check_input` found: the header, the Excel sheet to read (None: not Excel), and whether a
+    record follows the header (None: not known without reading the file, e.g. a CSV field over the csv
+    module's limit)."""
 
     header: list[str]
     sheet: str | None
@@ -67,15 +67,43 @@ def unsupported_encoding(head: bytes, *, byte_order_marks: bool = False) -> str 
     otherwise.
 
     UTF-16 and UTF-32 are recognised by their byte-order mark (accepted when ``byte_order_marks``: the reader
-    follows the mark), and without one by NUL bytes, which no UTF-8 or GB18030 text contains.
+    follows the mark), and without one by the pattern their NUL bytes make (:func:`_wide_without_mark`). A NUL
+    byte here and there (one inside a cell of a UTF-8 file) is data, not an encoding: the file is read as text.
     """
     for bom, name in _BOMS:
         if head.startswith(bom):
-            return None if byte_order_marks else f"{name} (byte-order mark {bom.hex(' ').upper()})"
-    if b"\x00" in head:
-        even, odd = head[0::2].count(0), head[1::2].count(0)
-        order = "UTF-16 BE" if even > odd else "UTF-16 LE"
-        return f"{order} or another encoding with NUL bytes, without a byte-order mark"
+            return None if byte_order_marks else f"{name} text (byte-order mark {bom.hex(' ').upper()})"
+    wide = _wide_without_mark(head)
+    return None if wide is None else f"{wide[0]} text without a byte-order mark ({wide[1]})"
+
+
+#: Without a byte-order mark, UTF-16 is recognised when NUL bytes fill at least this share of the byte
+#: positions of one parity (a quarter: a text of Chinese words and commas, the densest an export gets, has
+#: about 30 %; an ASCII-heavy export nearly 100 %) ...
+_WIDE_NUL_SHARE = 0.25
+#: ... and the other parity holds at most this fraction as many (the NULs alternate). UTF-32 is recognised by
+#: the two positions of every four that hold the high bytes being (nearly) all NUL.
+_WIDE_OTHER_SHARE = 0.1
+_UTF32_NUL_SHARE = 0.9
+
+
+def _wide_without_mark(head: bytes) -> tuple[str, str] | None:
+    """``UTF-32 LE/BE`` or ``UTF-16 LE/BE`` and the evidence, when ``head`` shows the NUL pattern of that
+    encoding (ASCII characters, commas and digits, take a NUL byte beside them in UTF-16, three in UTF-32);
+    None for text in which NULs are absent or scattered (UTF-8, GB18030, a stray NUL in a cell)."""
+    if b"\x00" not in head or len(head) < 4:
+        return None
+    usable = head[: len(head) - len(head) % 4]
+    quarter = len(usable) // 4
+    nul = [usable[k::4].count(0) / quarter for k in range(4)]  # share of NULs at each position modulo 4
+    if min(nul[2], nul[3]) >= _UTF32_NUL_SHARE:
+        return "UTF-32 LE", "NUL bytes at positions 3 and 4 of every 4"
+    if min(nul[0], nul[1]) >= _UTF32_NUL_SHARE:
+        return "UTF-32 BE", "NUL bytes at positions 1 and 2 of every 4"
+    even, odd = (nul[0] + nul[2]) / 2, (nul[1] + nul[3]) / 2
+    many, few, order = (odd, even, "LE") if odd >= even else (even, odd, "BE")
+    if many >= _WIDE_NUL_SHARE and few <= many * _WIDE_OTHER_SHARE:
+        return f"UTF-16 {order}", f"NUL bytes at {many:.0%} of {'odd' if order == 'BE' else 'even'} positions"
     return None
 
 
@@ -104,9 +132,12 @@ def _csv_head(path: Path, encoding: str | None, byte_order_marks: bool) -> tuple
     named = (encoding or "").lower().replace("-", "").replace("_", "").startswith(("utf16", "utf32"))
     problem = unsupported_encoding(head, byte_order_marks=byte_order_marks or named)
     if problem is not None:
-        readable = "UTF-8, GB18030 (GBK)" + (", or UTF-16 with a byte-order mark" if byte_order_marks else "")
+        readable = "UTF-8, GB18030 (GBK)" + (
+            ", or UTF-16/UTF-32 with a byte-order mark" if byte_order_marks else ""
+        )
+        source = "".join(problem.split()[:2])  # UTF-16LE …: the name iconv takes
         raise InputError(
-            f"{path} is {problem} text; this command reads {readable}: convert it, e.g. iconv -f UTF-16 -t UTF-8"
+            f"{path} is {problem}; this command reads {readable}: convert it, e.g. iconv -f {source} -t UTF-8"
         )
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     with path.open(encoding=encoding or _detect_encoding(path), errors="replace", newline="") as fh:
@@ -124,10 +155,9 @@ def _csv_head(path: Path, encoding: str | None, byte_order_marks: bool) -> tuple
 
 def choose_sheet(
     path: str | os.PathLike[str], sheet: str | None = None, *, columns: Mapping[str, str] | None = None
-) -> tuple[str, list[str], bool, bool]:
+) -> tuple[str, list[str], bool]:
     """The sheet of an Excel file to read: ``sheet`` by name, or else the first sheet whose header has the
-    required columns (after aliases and ``columns``). Returns ``(name, header, has_records, first)``, ``first``
-    telling whether it is the first sheet with data (the one :func:`drgpay.io.read_chunks` reads).
+    required columns (after aliases and ``columns``). Returns ``(name, header, has_records)``.
 
     An empty first sheet (a cover page) or one without ``principal_dx`` (notes) is skipped rather than read as
     "no records".
@@ -136,31 +166,43 @@ def choose_sheet(
         book = pd.ExcelFile(path)
     except (ValueError, OSError, zipfile.BadZipFile) as exc:
         raise InputError(f"{path} is not a readable Excel file: {exc}") from None
-    first: str | None = None
     seen: list[str] = []
     try:
         names = [str(n) for n in book.sheet_names]
         if sheet is not None and sheet not in names:
             raise InputError(f"{path} has no sheet {sheet!r}; its sheets are {names}")
-        for name in names:
-            top = pd.read_excel(book, sheet_name=name, header=None, nrows=2, dtype=str)
-            header = ["" if pd.isna(v) else str(v) for v in (top.iloc[0] if len(top) else [])]
-            if first is None and any(header):
-                first = name
-            if sheet is not None and name != sheet:
-                continue
-            if sheet is not None and not any(header):
+        for name in names if sheet is None else [sheet]:
+            header, has_records = _sheet_head(book, name)
+            if sheet is not None and not header:
                 raise InputError(f"{path}: sheet {sheet!r} is empty (no header)")
             if sheet is not None or _missing_required(header, columns) is None:
-                has_records = len(top) > 1 and bool(top.iloc[1].notna().any())
-                return name, header, has_records, name == first
-            seen.append(f"{name} {header[:12]}" if any(header) else f"{name} (empty)")
+                return name, header, has_records
+            seen.append(f"{name} {header[:12]}" if header else f"{name} (empty)")
     finally:
         book.close()
     raise InputError(
         f"{path}: no sheet has a principal_dx column (after aliases and --columns); sheets: {'; '.join(seen)}. "
         "Choose one with --sheet"
     )
+
+
+def _sheet_head(book: pd.ExcelFile, name: str) -> tuple[list[str], bool]:
+    """A sheet's header and whether a record follows, as :func:`drgpay.io.read_chunks` sees them: blank rows
+    (above the header too) skipped, empty cells after the header's last name dropped, an empty cell inside it
+    named ``Unnamed: i``. Reads the top rows only, more while they are blank."""
+    rows = 8
+    while True:
+        top = pd.read_excel(book, sheet_name=name, header=None, nrows=rows, dtype=str)
+        filled = top.dropna(how="all")
+        if len(filled) >= 2 or len(top) < rows:
+            break
+        rows *= 8
+    if filled.empty:
+        return [], False
+    cells = ["" if pd.isna(v) else str(v) for v in filled.iloc[0]]
+    while cells and not cells[-1]:
+        cells.pop()
+    return [cell or f"Unnamed: {i}" for i, cell in enumerate(cells)], len(filled) > 1
 
 
 def _missing_required(
@@ -218,8 +260,7 @@ def check_input(
     elif suffix in EXCEL_SUFFIXES:
         if p.stat().st_size == 0:
             raise InputError(f"{p} is empty: no sheets and no records")
-        name, header, has_records, first = choose_sheet(p, sheet, columns=columns if required else None)
-        chosen = None if first else name
+        chosen, header, has_records = choose_sheet(p, sheet, columns=columns if required else None)
     else:
         header, has_records = _csv_head(p, encoding, byte_order_marks)
     _check_headers(p, header)
@@ -239,16 +280,7 @@ def read_input_chunks(
     sheet: str | None = None,
     columns: Mapping[str, str] | None = None,
 ) -> Generator[pd.DataFrame, None, None]:
-    """:func:`drgpay.io.read_chunks`; for an Excel ``sheet`` other than the one it reads (see
-    :class:`InputCheck`), that sheet, every cell as text."""
-    p = Path(path)
-    if sheet is None or p.suffix.lower() not in EXCEL_SUFFIXES:
-        yield from read_chunks(p, chunk_rows, ramp_rows=ramp_rows, columns=columns)
-        return
-    frame = pd.read_excel(p, sheet_name=sheet, dtype=str, keep_default_na=False, na_values=[""])
-    table = pa.Table.from_pandas(frame.astype(object), preserve_index=False)
-    table = table.cast(pa.schema([pa.field(str(name), pa.large_string()) for name in table.column_names]))
-    ramp = None if ramp_rows is None else max(min(ramp_rows, chunk_rows), 1)
-    total = table.num_rows
-    batches = table.to_batches(max_chunksize=ramp or chunk_rows)
-    yield from _regroup(batches, chunk_rows, ramp, lambda blocks, rows: total)
+    """:func:`drgpay.io.read_chunks` of ``path``, from the Excel ``sheet`` :func:`check_input` chose (None: the
+    first with data), with ``columns`` naming the code columns: one reader for every sheet, so Excel cells keep
+    their number formats, texts such as ``NA`` stay text and codes stored as numbers are warned about."""
+    yield from read_chunks(Path(path), chunk_rows, ramp_rows=ramp_rows, columns=columns, sheet=sheet)

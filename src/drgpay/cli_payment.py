@@ -21,7 +21,6 @@ of the inputs is refused before anything is read.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import sys
 from pathlib import Path
@@ -31,7 +30,7 @@ import pandas as pd
 
 from drgpay._atomic import atomic_folder, atomic_path, check_not_inputs, check_writable
 from drgpay._inputs import check_input
-from drgpay.io import output_format
+from drgpay.io import output_format, read_frame
 from drgpay.payment import (
     calibrate_dip_policy,
     calibrate_dip_scores,
@@ -41,7 +40,6 @@ from drgpay.payment import (
     pay,
     save_policy,
 )
-from drgpay.payment.citytables import read_text
 from drgpay.payment.policy import DipPolicy, DrgPolicy, policy_files
 
 __all__ = ["calibrate_file", "pay_file", "read_cases", "register", "run_calibrate", "run_pay", "write_table"]
@@ -51,17 +49,16 @@ _PARQUET = {".parquet", ".pq"}
 
 
 def read_cases(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a CSV (UTF-8 with or without BOM, or GBK; every column as text so codes like ``0000`` and amounts
-    survive exactly; empty cells missing) or a Parquet file."""
+    """Read a CSV (``.tsv``: tab-separated) or Parquet file of cases exactly as ``drgpay group`` reads its input
+    (:func:`drgpay.io.read_frame`): every CSV column as text, so codes like ``0000`` and amounts survive exactly;
+    only an empty cell is missing (``NA``, ``NULL`` … stay text); one encoding for the file (UTF-8 with or without
+    BOM, GB18030/GBK, UTF-16 with a BOM), a file mixing encodings refused naming its lines; Parquet integers
+    exact (a hospital id stays ``1``, never ``1.0``)."""
     p = Path(path)
     suffix = p.suffix.lower()
-    if suffix in _CSV:
-        text, _ = read_text(p)
-        sep = "\t" if suffix == ".tsv" else ","
-        return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[""])
-    if suffix in _PARQUET:
-        return pd.read_parquet(p)
-    raise ValueError(f"{p.name}: unsupported file type {suffix or '(none)'}; use .csv, .tsv or .parquet")
+    if suffix not in _CSV | _PARQUET:
+        raise ValueError(f"{p.name}: unsupported file type {suffix or '(none)'}; use .csv, .tsv or .parquet")
+    return read_frame(p)
 
 
 def write_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
@@ -200,8 +197,9 @@ def _policy_inputs(policy: str) -> list[Path]:
 
 
 def _check_case_file(path: str) -> None:
-    """Refuse an empty, header-only, UTF-16 or doubled-header file of cases before paying or calibrating."""
-    check_input(path, required=(), byte_order_marks=False, formats=(*_CSV, *_PARQUET))
+    """Refuse an empty, header-only, doubled-header or UTF-16-without-a-byte-order-mark file of cases before
+    paying or calibrating."""
+    check_input(path, required=(), formats=(*_CSV, *_PARQUET))
 
 
 def run_pay(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ status 2. The workbook is written whole or not at all, and never over one of the
 from __future__ import annotations
 
 import argparse
+import codecs
 import os
 from pathlib import Path
 from typing import Any
@@ -16,28 +17,53 @@ import pandas as pd
 
 from drgpay._atomic import check_not_inputs, check_writable
 from drgpay._inputs import check_input
+from drgpay.io import InputError, _detect_encoding, read_frame
 from drgpay.report import report_tables, write_excel
 from drgpay.report.excel import workbook_path
 
-__all__ = ["build_report", "read_table", "register", "run_report"]
+__all__ = ["build_report", "check_encoding", "read_table", "register", "run_report"]
 
 _CSV = {".csv", ".txt", ".tsv"}
 _PARQUET = {".parquet", ".pq"}
 
 
-def read_table(path: str | os.PathLike[str], *, encoding: str = "utf-8-sig") -> pd.DataFrame:
-    """Read a CSV (all columns as text: codes like ``0000`` survive, amounts stay exact) or Parquet file.
+def read_table(path: str | os.PathLike[str], *, encoding: str | None = None) -> pd.DataFrame:
+    """Read a CSV (``.tsv``: tab-separated) or Parquet file exactly as ``drgpay group`` reads its input
+    (:func:`drgpay.io.read_frame`): CSV columns as text (codes like ``0000`` survive, amounts stay exact; only an
+    empty cell is missing), one encoding for the file, detected; Parquet integers exact. The report functions
+    parse amounts exactly from the text.
 
-    Empty CSV cells are missing values. The report functions parse amounts exactly from the text.
+    ``encoding`` (``--encoding``), when given, is checked against the detected encoding, never used instead of
+    it: a file that is not in the encoding named is refused (:func:`check_encoding`).
     """
     p = Path(path)
     suffix = p.suffix.lower()
-    if suffix in _CSV:
-        sep = "\t" if suffix == ".tsv" else ","
-        return pd.read_csv(p, sep=sep, dtype=str, keep_default_na=False, na_values=[""], encoding=encoding)
-    if suffix in _PARQUET:
-        return pd.read_parquet(p)
-    raise ValueError(f"{p.name}: unsupported file type {suffix or '(none)'}; use .csv, .tsv or .parquet")
+    if suffix not in _CSV | _PARQUET:
+        raise ValueError(f"{p.name}: unsupported file type {suffix or '(none)'}; use .csv, .tsv or .parquet")
+    if encoding is not None and suffix in _CSV:
+        check_encoding(p, encoding)
+    return read_frame(p)
+
+
+#: Encodings by the one drgpay reads them as: GBK and GB2312 text is GB18030 text, ASCII text UTF-8 text.
+_SAME_ENCODING = {"gbk": "gb18030", "gb2312": "gb18030", "utf-8-sig": "utf-8", "ascii": "utf-8"}
+
+
+def check_encoding(path: str | os.PathLike[str], encoding: str) -> None:
+    """Refuse a CSV whose detected encoding (:func:`drgpay.io.read_text`'s rule) is not ``encoding``: an
+    ``--encoding gbk`` given for a UTF-8 file is a mistake to report, not a decoding to apply."""
+    p = Path(path)
+    try:
+        named = codecs.lookup(encoding).name
+    except LookupError:
+        raise InputError(f"--encoding {encoding!r} is not an encoding Python knows") from None
+    detected = codecs.lookup(_detect_encoding(p)).name
+    family = {name: _SAME_ENCODING.get(name, name) for name in (named, detected)}
+    if family[named].split("-")[:2] != family[detected].split("-")[:2]:  # utf-16 and utf-16-le agree
+        raise InputError(
+            f"{p.name} is {detected} text, not {encoding}: drgpay detects a CSV's encoding (UTF-8, GB18030/GBK, "
+            "UTF-16 with a byte-order mark); leave out --encoding, or export the file in one of those"
+        )
 
 
 def build_report(
@@ -47,7 +73,7 @@ def build_report(
     *,
     by: str | list[str] = "drg",
     applications: str | os.PathLike[str] | None = None,
-    encoding: str = "utf-8-sig",
+    encoding: str | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Read the two periods (and special-case applications), build the tables and write them to *output*.
 
@@ -72,9 +98,7 @@ def run_report(args: argparse.Namespace) -> int:
     check_writable(workbook_path(args.output))
     for path in (args.baseline, args.current, args.applications):
         if path is not None:
-            check_input(
-                path, required=(), encoding=args.encoding, byte_order_marks=False, formats=(*_CSV, *_PARQUET)
-            )
+            check_input(path, required=(), formats=(*_CSV, *_PARQUET))
     tables = build_report(
         args.baseline,
         args.current,
@@ -108,6 +132,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--applications", default=None, help="special-case applications with a decision column (optional)"
     )
-    parser.add_argument("--encoding", default="utf-8-sig", help="CSV encoding (default: utf-8-sig; e.g. gbk)")
+    parser.add_argument(
+        "--encoding",
+        default=None,
+        help="CSV encoding the files must be in (default: detected, as for group: UTF-8, GB18030/GBK, UTF-16 with "
+        "a byte-order mark); a file in another encoding is refused",
+    )
     parser.set_defaults(func=explained(run_report))
     return parser

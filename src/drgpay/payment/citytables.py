@@ -11,6 +11,7 @@ non-numeric weights) instead of hiding them. :func:`city_policy` turns the table
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import re
@@ -22,6 +23,8 @@ import attrs
 import numpy as np
 import pandas as pd
 
+from drgpay.io import InputError
+from drgpay.io import read_text as _read_text
 from drgpay.money import plain_amount_texts
 from drgpay.payment.errors import PolicyError
 from drgpay.payment.keys import WILDCARD, normalize_insurance, normalize_level
@@ -38,16 +41,21 @@ _TRUTHY = {"是", "1", "√", "※", "y", "yes", "true"}
 
 
 def read_text(path: str | Path) -> tuple[str, str]:
-    """Read a text file as UTF-8 (BOM or not), else GBK, else GB18030; returns (text, encoding used)."""
-    raw = Path(path).read_bytes()
-    if raw.startswith(b"\xef\xbb\xbf"):
-        return raw[3:].decode("utf-8"), "utf-8-sig"
-    for encoding in ("utf-8", "gbk", "gb18030"):
-        try:
-            return raw.decode(encoding), encoding
-        except UnicodeDecodeError:
-            continue
-    raise PolicyError(f"{Path(path).name}: neither UTF-8 nor GBK/GB18030 text")
+    """A small table read whole, decoded by drgpay's one encoding rule (:func:`drgpay.io.read_text`: UTF-8 with
+    or without BOM, GB18030/GBK, UTF-16/32 with a BOM; one encoding for the file, a mixed file refused naming its
+    lines); returns ``(text, encoding)``, the encoding ``gbk`` when every character is GBK (most city tables).
+
+    Raises :class:`PolicyError` naming the file when it cannot be decoded.
+    """
+    try:
+        text, encoding = _read_text(path)
+    except InputError as exc:
+        raise PolicyError(str(exc)) from None
+    if encoding == "gb18030":
+        with contextlib.suppress(UnicodeEncodeError):
+            text.encode("gbk")
+            encoding = "gbk"
+    return text, encoding
 
 
 def _clean_header(name: object) -> str:

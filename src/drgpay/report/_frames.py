@@ -49,14 +49,21 @@ def require_columns(frame: pd.DataFrame, columns: Iterable[str], what: str) -> N
         raise ValueError(f"{what}: missing required column(s): {', '.join(missing)}")
 
 
+def _shown(value: object) -> str:
+    """An id as the message shows it: as written when printable, quoted and escaped otherwise (a line break or
+    control character in an id must not break a one-line error)."""
+    text = str(value)
+    return text if text.isprintable() else repr(text)
+
+
 def describe_rows(frame: pd.DataFrame, positions: Iterable[int] | npt.NDArray[np.integer[Any]]) -> str:
     """Name rows for an error message: by ``case_id`` if the frame has one, else by index label."""
     pos = [int(p) for p in positions]
     if "case_id" in frame.columns:
-        names = frame["case_id"].iloc[pos[:_MAX_LISTED]].astype(str).tolist()
+        names = [_shown(x) for x in frame["case_id"].iloc[pos[:_MAX_LISTED]]]
         head = "case_id " + ", ".join(names)
     else:
-        names = [str(x) for x in frame.index[pos[:_MAX_LISTED]]]
+        names = [_shown(x) for x in frame.index[pos[:_MAX_LISTED]]]
         head = "index " + ", ".join(names)
     more = len(pos) - _MAX_LISTED
     return head + (f" and {more} more" if more > 0 else "")

@@ -32,6 +32,7 @@ from drgpay.report._frames import (
     group_sums,
     key_row,
     labels,
+    optional_units,
     require_columns,
     total_row,
 )
@@ -78,10 +79,16 @@ def _block_values(name: str, sum_b: int, n_b: int, sum_c: int, n_c: int) -> dict
 
 
 def _prepare(frame: pd.DataFrame, keys: list[str], amounts: list[str], what: str) -> pd.DataFrame:
-    """Per-group exact fen sums of ``total_cost`` and the optional amounts."""
+    """Per-group exact fen sums of ``total_cost`` and the optional amounts. An empty ``fund_payment`` is a case
+    ``drgpay.pay`` did not pay (invalid, or a rule that pays nothing): the fund paid 0 for it."""
     values: dict[str, np.ndarray] = {
         "cost": column_units(frame, "total_cost", 2, what),
-        **{name: column_units(frame, name, 2, what) for name in amounts},
+        **{
+            name: optional_units(frame, name, 2, what)[0]
+            if name == "fund_payment"
+            else column_units(frame, name, 2, what)
+            for name in amounts
+        },
     }
     if not keys:
         sums = {name: int(v.sum()) for name, v in values.items()} | {"_n": len(frame)}
@@ -99,7 +106,8 @@ def cost_deltas(
     When both frames have ``self_paid``, ``fund_paid`` or ``fund_payment``, the same block of columns is
     added for each (``total_<x>_*``, ``mean_<x>_*``; for ``self_paid`` also ``self_paid_reduction``, the
     out-of-pocket reduction). Money is in yuan exact to 0.01, percentages in percent with 2 decimals, both
-    rounded half up; missing or non-numeric amounts are errors naming the rows. Group keys are returned as
+    rounded half up; missing or non-numeric amounts are errors naming the rows, except an empty
+    ``fund_payment`` (a case ``pay`` left unpaid counts as 0 paid by the fund). Group keys are returned as
     strings.
     """
     check_frame(baseline, "baseline")

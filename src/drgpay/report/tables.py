@@ -48,19 +48,27 @@ def _missing(frame: pd.DataFrame, columns: Sequence[str]) -> list[str]:
 def report_key(values: pd.Series) -> pd.Series:
     """Group keys as the report compares and shows them.
 
-    - A numeric column's whole numbers become integer text: a hospital id ``1.0`` (a Parquet float column, or
-      one with a missing value) is the ``1`` of a CSV; other numbers keep their shortest spelling. Text keys
-      are never reinterpreted (``"1.0"`` stays ``"1.0"``: codes are text).
+    - A number's whole values become integer text: a hospital id ``1.0`` (a Parquet float column, one with a
+      missing value, or a float in an object column) is the ``1`` of a CSV; other numbers keep their shortest
+      spelling. This is the key ``pay`` gives a hospital id to find its coefficient. Text keys are never
+      reinterpreted (``"1.0"`` stays ``"1.0"``: codes are text).
     - A key equal to a label of the report, ``total`` (the total row's) or ``(missing)``, gets
       :data:`RESERVED_SUFFIX`.
 
     Missing values stay missing.
     """
-    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
-        text = values.astype(object).map(_number_text, na_action="ignore")
-    else:
+    if pd.api.types.is_bool_dtype(values.dtype):
         text = values.astype(object).map(str, na_action="ignore")
+    else:  # numeric columns, and numbers among the values of an object column
+        text = values.astype(object).map(_key_text, na_action="ignore")
     return text.map(lambda v: v + RESERVED_SUFFIX if v in (TOTAL, MISSING) else v, na_action="ignore")
+
+
+def _key_text(value: object) -> str:
+    """A number as :func:`_number_text` spells it; anything else (text, a boolean, a date) as ``str`` does."""
+    if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool | np.bool_):
+        return _number_text(value)
+    return str(value)
 
 
 def _number_text(value: object) -> str:
