@@ -35,7 +35,7 @@ from drgpay.parallel import auto_workers, group_file, resolve_workers
 __all__ = ["Interrupted", "main", "usage_error"]
 
 #: Modules that add subcommands with a ``register(subparsers)`` function.
-PLUGINS = ("drgpay.cli_payment", "drgpay.cli_report", "drgpay.cli_dip")
+PLUGINS = ("drgpay.cli_payment", "drgpay.cli_report", "drgpay.cli_dip", "drgpay.cli_serve")
 #: Subcommands defined here; the plugins add the others.
 CORE_COMMANDS = ("group", "groupers", "explain")
 
