@@ -248,3 +248,19 @@ def test_nan_in_a_column_mixing_numbers_and_text_is_missing() -> None:
     assert list(out["status"].astype(str)) == ["grouped"] * 3
     alone = drgpay.group(df.iloc[[2]])
     assert str(alone["drg"].iloc[0]) == str(out["drg"].iloc[2])
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.sampled_from(["A00.000", "K80.101", "Z99.999", "", "k80.101", "I50.900"]), max_size=600))
+def test_vocabulary_ids_short_and_long_paths_agree(codes: list[str]) -> None:
+    from drgpay import codes as codes_module
+
+    vocabulary = pa.array(sorted(["A00.000", "I50.900", "K80.101"]), pa.large_string())
+    arr = pa.array(codes, pa.large_string())
+    got = codes_module.vocabulary_ids(arr, vocabulary)
+    expected = np.array([{"A00.000": 0, "I50.900": 1, "K80.101": 2}.get(c, 3) for c in codes], np.intp)
+    np.testing.assert_array_equal(got, expected)  # short inputs: the dict path
+    long = pa.array(codes * (codes_module._SMALL_LOOKUP // max(len(codes), 1) + 1), pa.large_string())
+    np.testing.assert_array_equal(
+        codes_module.vocabulary_ids(long, vocabulary), np.tile(expected, len(long) // max(len(codes), 1))
+    )  # long ones: Arrow's index_in

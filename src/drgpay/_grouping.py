@@ -6,6 +6,7 @@ Private: :mod:`drgpay.grouper` and :mod:`drgpay.dip.grouper` build their public 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -183,7 +184,14 @@ def reference_results(
 def categorical(codes: np.ndarray, categories: Sequence[str], *, ordered: bool = False) -> Any:
     """Integer codes (-1 = missing) as a categorical with categories fixed by the grouper, so that the results
     of chunks concatenate cleanly. The codes are used as they are (pandas narrows them to its code type)."""
-    return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(list(categories), ordered=ordered))
+    return pd.Categorical.from_codes(codes, dtype=_categorical_dtype(tuple(categories), ordered))
+
+
+@functools.lru_cache(maxsize=64)
+def _categorical_dtype(categories: tuple[str, ...], ordered: bool) -> pd.CategoricalDtype:
+    """One dtype per category list: building it validates every category, which costs more than grouping a
+    record."""
+    return pd.CategoricalDtype(list(categories), ordered=ordered)
 
 
 def explained(cls: type[E], result: Traced, **given: Any) -> E:

@@ -211,15 +211,35 @@ def empty_mask(codes: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return pc.equal(pc.fill_null(codes, ""), "").to_numpy(zero_copy_only=False)
 
 
+#: Below this many codes a lookup goes through a Python dict built once per vocabulary: Arrow's ``index_in``
+#: hashes the whole vocabulary (tens of thousands of codes) on every call, which dominates grouping one record.
+_SMALL_LOOKUP = 256
+_POSITIONS: dict[int, tuple[pa.Array, dict[str, int]]] = {}
+
+
+def _positions(vocabulary: pa.Array) -> dict[str, int]:
+    """``code → position`` of a vocabulary, built once (kept for the few vocabularies a process uses)."""
+    entry = _POSITIONS.get(id(vocabulary))
+    if entry is None or entry[0] is not vocabulary:
+        if len(_POSITIONS) >= 16:
+            _POSITIONS.clear()
+        entry = (vocabulary, {code: i for i, code in enumerate(vocabulary.to_pylist())})
+        _POSITIONS[id(vocabulary)] = entry  # holding the array keeps its id from being reused
+    return entry[1]
+
+
 def vocabulary_ids(codes: pa.Array | pa.ChunkedArray, vocabulary: pa.Array) -> np.ndarray:
     """Positions of normalised codes in a vocabulary (``len(vocabulary)`` when unknown or empty), as np.intp for
-    fast indexing; a dictionary array is looked up once per distinct code."""
+    fast indexing; a dictionary array is looked up once per distinct code, a short array through a dict."""
     codes = as_array(codes)
     if len(codes) == 0:
         return np.zeros(0, np.intp)
     if pa.types.is_dictionary(codes.type):
         per_code = np.append(vocabulary_ids(codes.dictionary, vocabulary), len(vocabulary))
         return np.take(per_code, _indices(codes))
+    if len(codes) <= _SMALL_LOOKUP:
+        positions, unknown = _positions(vocabulary), len(vocabulary)
+        return np.array([positions.get(c, unknown) for c in codes.to_pylist()], np.intp)
     found = pc.index_in(codes, value_set=vocabulary)
     return pc.fill_null(found, len(vocabulary)).to_numpy(zero_copy_only=False).astype(np.intp)
 
