@@ -7,13 +7,17 @@ repeated in docs/algorithm.md ("CHS-DRG 2.0 rule readings"):
 
 - section kinds (:data:`SECTION_ROLES`): 主要诊断 the principal diagnosis; 其他诊断 a secondary diagnosis; 诊断 the
   principal or a secondary diagnosis; 主要手术或操作 the principal procedure (in MDCA: any procedure, as for 1.1);
-  手术或操作 any procedure. A trailing number only tells lists of the same kind apart.
+  手术或操作 any procedure; 其他手术或操作 a procedure other than the principal one. A trailing number only tells
+  lists of the same kind apart.
 - no ``logic``: the lists of one kind (diagnosis or procedure) are alternatives, and both kinds must hold. With one
   list of each kind (all ADRGs but WR2) that is the AND of the sections.
-- ``logic``: the reverse-Polish ``_logicRPN`` over section names, expanded to alternatives of clauses.
+- ``logic``: the reverse-Polish ``_logicRPN`` over section names, expanded to alternatives of clauses; an
+  alternative that names an empty list can admit no record and is left out (listed in the build report).
 - ``requiredProcedureGroups``: a procedure from each group; ``requiredReferencedADRGs``: a procedure from each named
   ADRG's procedure lists; ``referencedADRGs`` alone, ``anyProcedureRequired``: an operating-room procedure;
-  ``zeroProceduresRequired``: no operating-room procedure.
+  ``zeroProceduresRequired``: no operating-room procedure; ``multiSite`` (3.0 IC2, 多部位…置换术): besides the
+  principal procedure, another procedure of the same list (a second site), i.e. a ``secondary_proc`` clause on
+  each principal-procedure list.
 - conditions the ADRG *names* state (:func:`name_conditions`): age in days, birth weight, ventilation hours.
 
 Nothing here is specific to one ADRG code: a new scheme version in the same format converts without a change.
@@ -44,6 +48,7 @@ SECTION_ROLES: dict[str, tuple[str, str]] = {
     "诊断": ("dx", "any_dx"),
     "主要手术或操作": ("proc", "principal_proc"),
     "手术或操作": ("proc", "any_proc"),
+    "其他手术或操作": ("proc", "secondary_proc"),
 }
 _SECTION = re.compile(r"^(\D+?)\s*(\d*)$")
 
@@ -63,6 +68,7 @@ class AdrgRule:
     sections: dict[str, list[str]] = field(default_factory=dict)  # section id → codes, in source order
     source_sections: dict[str, str] = field(default_factory=dict)  # section id → the source's section name
     form: str = ""  # which field of the JSON gave the rule (for the build report)
+    dropped: list[str] = field(default_factory=list)  # alternatives that name an empty list (for the report)
 
     def clause_rows(self) -> list[tuple[str, int, str, str, str, str]]:
         return [(self.code, alt, *c) for alt, clauses in enumerate(self.alternatives, 1) for c in clauses]
@@ -94,7 +100,7 @@ def section_id(name: str) -> tuple[str, str, str]:
         raise ValueError(f"unknown section name {name!r}")
     kind, role = SECTION_ROLES[m.group(1).strip()]
     prefix = {"principal_dx": "PDX", "secondary_dx": "SDX", "any_dx": "DX"}.get(role)
-    prefix = prefix or {"principal_proc": "PPROC", "any_proc": "PROC"}[role]
+    prefix = prefix or {"principal_proc": "PPROC", "any_proc": "PROC", "secondary_proc": "SPROC"}[role]
     return f"{prefix}{m.group(2)}", kind, role
 
 
@@ -172,10 +178,19 @@ def ventilation_hours(name: str) -> int | None:
     return int(m[1]) if m else None
 
 
+#: A typing slip of the source: the multiplication sign for the extension letter x (3.0: ``43.7x00×001``).
+_TYPOS = str.maketrans({"×": "x"})
+
+
+def source_code(value: object) -> str:
+    """A code of the JSON, normalised, with the source's typing slips (:data:`_TYPOS`) undone."""
+    return normalize_code(str(value).translate(_TYPOS))
+
+
 def _sections(rule: dict[str, object]) -> dict[str, list[str]]:
     raw = rule.get("sections") or {}
     assert isinstance(raw, dict)
-    return {str(k): [normalize_code(str(c)) for c in v] for k, v in raw.items()}
+    return {str(k): [source_code(c) for c in v] for k, v in raw.items()}
 
 
 def parse_rules(entries: Sequence[dict[str, object]], *, any_proc_mdc: str = "MDCA") -> list[AdrgRule]:
@@ -213,7 +228,7 @@ def parse_rules(entries: Sequence[dict[str, object]], *, any_proc_mdc: str = "MD
             result.form = "requiredProcedureGroups"
             alt = []
             for i, group in enumerate(groups, 1):
-                result.sections[f"GROUP{i}"] = [normalize_code(str(c)) for c in group]
+                result.sections[f"GROUP{i}"] = [source_code(c) for c in group]
                 result.source_sections[f"GROUP{i}"] = f"requiredProcedureGroups[{i - 1}]"
                 alt.append(("any_proc", f"GROUP{i}", "", ""))
             result.alternatives = [alt]
@@ -256,7 +271,16 @@ def parse_rules(entries: Sequence[dict[str, object]], *, any_proc_mdc: str = "MD
                 for source_name in alt_names:
                     sid, _, role = section_id(source_name)
                     alt.append((proc_role if role == "principal_proc" else role, sid, "", ""))
+                    if rule.get("multiSite") and role == "principal_proc":
+                        alt.append(("secondary_proc", sid, "", ""))
+                if any(not sections[n] for n in alt_names):  # an empty list admits no record
+                    result.dropped.append(" + ".join(alt_names))
+                    continue
                 result.alternatives.append(alt)
+            for sid in [sid for sid, codes in result.sections.items() if not codes]:
+                del result.sections[sid]
+            if rule.get("multiSite"):
+                result.form += "+multiSite"
         out.append(result)
     return out
 

@@ -127,12 +127,16 @@ class Table:
 
 def scheme_tables(scheme: str, **rows: Iterable[Sequence[object]]) -> list[Table]:
     """The tables of a ``scheme`` grouper folder, each given by its name without ``.csv``: in the order and
-    with the headers of drgpay's table specs (``drgpay.definitions.tables.TABLE_SPECS``), every table once."""
+    with the headers of drgpay's table specs (``drgpay.definitions.tables.TABLE_SPECS``), every table once
+    (an optional table may be left out)."""
     specs = TABLE_SPECS[scheme]
     given = {f"{stem}.csv": table for stem, table in rows.items()}
-    if set(given) != set(specs):
-        raise ValueError(f"{scheme} tables: need exactly {', '.join(specs)}; got {', '.join(given)}")
-    return [Table(name, spec.columns, given[name]) for name, spec in specs.items()]
+    required = {name for name, spec in specs.items() if not spec.optional}
+    if not required <= set(given) <= set(specs):
+        raise ValueError(
+            f"{scheme} tables: need {', '.join(specs)} (optional ones may be left out); got {', '.join(given)}"
+        )
+    return [Table(name, spec.columns, given[name]) for name, spec in specs.items() if name in given]
 
 
 def _toml_value(value: object) -> str:

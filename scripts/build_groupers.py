@@ -1,6 +1,6 @@
 """Build the national grouper folders in ``groupers/`` from ``shared/data/raw``; ``--check`` verifies them.
 
-    python scripts/build_groupers.py            # rebuild groupers/chs-drg-1.1, groupers/chs-drg-2.0, …
+    python scripts/build_groupers.py            # rebuild groupers/chs-drg-1.1, chs-drg-2.0, chs-drg-3.0, …
     python scripts/build_groupers.py --check    # rebuild into a temporary folder, compare byte for byte
 
 The raw folder is ``$DRGPAY_RAW`` or ``shared/data/raw`` beside the repository (``--raw`` overrides).
@@ -25,7 +25,12 @@ Builder = Callable[[Path, Path], None]
 def builders() -> dict[str, Builder]:
     """Folder name → builder, for every grouper built from public sources."""
     found: dict[str, Builder] = {"chs-drg-1.1": chs_drg_11.build}
-    for name, module in (("chs-drg-2.0", "chs_drg_20"), ("dip-2.0", "dip_20")):
+    for name, module in (
+        ("chs-drg-2.0", "chs_drg_20"),
+        ("chs-drg-3.0", "chs_drg_30"),
+        ("shanghai-drg-2.0", "shanghai_drg_20"),
+        ("dip-2.0", "dip_20"),
+    ):
         with contextlib.suppress(ModuleNotFoundError):
             found[name] = __import__(module).build
     return found

@@ -470,10 +470,10 @@ A catalogue is a CSV (UTF-8, BOM allowed, or GB18030), a Parquet file or a DataF
 |---|---|---|
 | `group` | yes | unique group id |
 | `name` | | free text |
-| `dx_key` | yes | diagnosis 亚目 (`K80.1`) or 类目 (`K80`); `K801` is read as `K80.1` |
+{dx_key_row}
 | `procedures` | yes | procedure expression, see below; may be empty |
-| `kind` | yes | `core` (核心病种), `basic` (基层病种) or `comprehensive` (综合病种) |
-| `treatment` | comprehensive | the treatment level the group takes |
+{kind_row}
+| `treatment` | comprehensive, fallback | the treatment level the group takes |
 | `score` | | 分值 |
 | `mean_cost` | | 次均费用 (yuan) |
 | `cases` | | number of cases behind the score |
@@ -487,7 +487,11 @@ Common Chinese headers are recognised (病种编码, 病种名称, 主要诊断�
 例数); other columns are ignored. Rejected with file, line and column: an empty or duplicate id, a key that is
 not a 亚目 or 类目, an unknown kind or treatment, a comprehensive group without treatment or with procedures, a
 treatment on a core/basic group, a malformed expression or one whose `+` components overlap (one procedure would
-count twice), two rows with the same rule, a negative or non-numeric score, cost or case count.
+count twice), two rows with the same rule, a negative or non-numeric score, cost or case count, fallback groups
+whose 类目 ranges overlap at one treatment level.
+
+A city's published catalogue in its own layout (the Pingdingshan 2025 workbook, for instance) is read as it is
+through a declarative layout and `drgpay dip import-catalog`: see `docs/dip.md`, section 2.1.
 
 An optional TOML file beside the CSV (`CAT.toml` for `CAT.csv`) carries provenance and the auxiliary coefficients:
 
@@ -510,7 +514,12 @@ is at most `conservative_max_treatment`; the comprehensive group at exactly its 
 level among its procedures). The best candidate has, in this order: more `+` components; more matched procedures
 (distinct codes matching any item); kind core > basic > comprehensive; a 亚目 key over a 类目 key; the smaller
 group id. No candidate: `ungroupable` (`dx_not_in_catalog` or `no_matching_group`). See `docs/dip.md`.
-"""
+""".format(
+    dx_key_row="| `dx_key` | yes | diagnosis 亚目 (`K80.1`) or 类目 (`K80`); `K801` is read as `K80.1`; for a `fallback`"
+    " group a list of 类目 ranges (`A00-B99`) |",
+    kind_row="| `kind` | yes | `core` (核心病种), `basic` (基层病种), `comprehensive` (综合病种) or "
+    "`fallback` (未入组病例的分组: takes a case only when no other group does) |",
+)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,13 @@ from drgpay.parallel import auto_workers, group_file, resolve_workers
 __all__ = ["Interrupted", "main", "usage_error"]
 
 #: Modules that add subcommands with a ``register(subparsers)`` function.
-PLUGINS = ("drgpay.cli_payment", "drgpay.cli_report", "drgpay.cli_dip", "drgpay.cli_serve")
+PLUGINS = (
+    "drgpay.cli_payment",
+    "drgpay.cli_report",
+    "drgpay.cli_dip",
+    "drgpay.cli_serve",
+    "drgpay.cli_compare",
+)
 #: Subcommands defined here; the plugins add the others.
 CORE_COMMANDS = ("group", "groupers", "explain")
 

@@ -98,7 +98,7 @@ class Grouper(DefinitionGrouper):
         """ADRGs in evaluation order: code, MDC, name, kind, number of rule alternatives, DRG splits."""
         t = self.definition.tables
         alts = t["adrg_clause.csv"].groupby("adrg")["alt"].nunique()
-        splits = t["drg.csv"].groupby("adrg")["split"].agg(lambda s: "".join(sorted(s)))
+        splits = t["drg.csv"].groupby("adrg")["split"].agg(_splits_text)
         out = t["adrg.csv"].rename(columns={"adrg": "code"}).copy()
         out["alternatives"] = out["code"].map(alts).fillna(0).astype(int)
         out["splits"] = out["code"].map(splits).fillna("")
@@ -307,6 +307,14 @@ def load_grouper(name_or_path: str | Path) -> Any:
     """
     folder = find_grouper(name_or_path)
     return _load_cached(folder, _stamp(folder))
+
+
+def _splits_text(splits: pd.Series) -> str:
+    """An ADRG's splits for the ``adrgs`` table: the digits in order (``135``) for the national 1/3/5/9 splits, the
+    conditions in evaluation order (``age_ge 70 & cc | cc | always``) otherwise."""
+    if all(len(s) == 1 for s in splits):
+        return "".join(sorted(splits))
+    return " | ".join(splits)
 
 
 def _stamp(folder: Path, seen: tuple[Path, ...] = ()) -> tuple[tuple[str, int, int], ...]:

@@ -108,9 +108,11 @@ def load_definition(name_or_path: str | Path, *, _seen: tuple[Path, ...] = ()) -
             frame = _merge(tables[name], frame, spec.key)
         tables[name] = frame
         paths[name] = path
-    missing = [name for name in specs if name not in tables]
+    missing = [name for name, spec in specs.items() if name not in tables and not spec.optional]
     if missing:
         raise DefinitionError(f"tables missing from [tables]: {missing}", file=manifest.path)
+    for name, spec in specs.items():  # an optional table left out is empty
+        tables.setdefault(name, pd.DataFrame({column: pd.Series(dtype=str) for column in spec.columns}))
     if base is not None:
         manifest = attrs.evolve(
             manifest,

@@ -16,7 +16,15 @@ import pandas as pd
 
 from drgpay.definitions.errors import DefinitionError
 
-__all__ = ["CROSS_CHECKS", "TABLE_SPECS", "TableSpec", "check_table"]
+__all__ = [
+    "CROSS_CHECKS",
+    "LEGACY_SPLITS",
+    "SPLIT_CONDITIONS",
+    "TABLE_SPECS",
+    "TableSpec",
+    "check_table",
+    "parse_split",
+]
 
 DX_CODE = re.compile(r"^[A-Z]\d{2}[0-9A-Za-z.+*]*$")
 PROC_CODE = re.compile(r"^\d{2}\.?[0-9A-Za-z.]*$")
@@ -27,6 +35,7 @@ CLAUSE_ROLES = (
     "secondary_dx",
     "principal_proc",
     "any_proc",
+    "secondary_proc",
     "or_procedure",
     "no_or_procedure",
     "birth_weight",
@@ -39,7 +48,54 @@ LIST_ROLES = {
     "secondary_dx": "dx",
     "principal_proc": "proc",
     "any_proc": "proc",
+    "secondary_proc": "proc",
 }
+#: The DRG split vocabulary (``drg.csv`` column ``split``): each condition and the argument it takes: nothing,
+#: a whole number of years, or the name of a list in ``drg_list.csv`` read as diagnosis or procedure codes.
+SPLIT_CONDITIONS: dict[str, str] = {
+    "mcc": "",
+    "cc": "",
+    "no_cc": "",
+    "always": "",
+    "death": "",
+    "age_ge": "number",
+    "age_lt": "number",
+    "new_technique": "proc",
+    "dx_prefix": "dx",
+    "proc_prefix": "proc",
+    "dx_code": "dx",
+    "proc_code": "proc",
+}
+#: The 4th-character split codes of the 1.1 / 2.0 tables, each one condition of the vocabulary (tried in the
+#: order 1, 3, 5, 9 within an ADRG, so ``5`` and ``9`` take whatever an earlier split left).
+LEGACY_SPLITS = {"1": "mcc", "3": "cc", "5": "always", "9": "always"}
+SPLIT_SEPARATOR = "&"
+
+
+def parse_split(text: str) -> tuple[tuple[str, str], ...]:
+    """The conditions of one ``split`` cell as ``(name, argument)`` pairs, all of which must hold.
+
+    A legacy code (``1``, ``3``, ``5``, ``9``) is one condition; otherwise conditions are joined by ``&``, each a
+    vocabulary name followed by its argument (``age_ge 70 & cc``). Raises ValueError naming what is wrong."""
+    if text in LEGACY_SPLITS:
+        return ((LEGACY_SPLITS[text], ""),)
+    out: list[tuple[str, str]] = []
+    for part in text.split(SPLIT_SEPARATOR):
+        name, _, argument = part.strip().partition(" ")
+        argument = argument.strip()
+        if name not in SPLIT_CONDITIONS:
+            raise ValueError(f"unknown split condition {name!r} (known: {', '.join(SPLIT_CONDITIONS)})")
+        kind = SPLIT_CONDITIONS[name]
+        if not kind and argument:
+            raise ValueError(f"split condition {name!r} takes no argument")
+        if kind and not argument:
+            raise ValueError(f"split condition {name!r} needs an argument")
+        if kind == "number" and not argument.isdigit():
+            raise ValueError(f"split condition {name!r} needs a whole number of years")
+        out.append((name, argument))
+    return tuple(out)
+
+
 #: DIP: the procedure categories (国临版手术操作分类) and the auxiliary-condition roles.
 DIP_CATEGORIES = ("手术", "介入治疗", "治疗性操作", "诊断性操作")
 DIP_AUX_CODE_ROLES = {"principal_dx": "dx", "any_secondary_dx": "dx", "any_procedure": "proc"}
@@ -63,6 +119,7 @@ class TableSpec:
     numbers: tuple[str, ...] = ()
     not_empty: tuple[str, ...] = ()
     additive: bool = False
+    optional: bool = False  # a folder may leave it out: it is then empty
 
 
 #: Tables both schemes have in the same form: the diagnosis code list and the CC / MCC tables.
@@ -106,11 +163,10 @@ TABLE_SPECS: dict[str, dict[str, TableSpec]] = {
         "adrg_code.csv": TableSpec(
             ("adrg", "section", "code"), key=("adrg", "section", "code"), not_empty=("code",)
         ),
-        "drg.csv": TableSpec(
-            ("drg", "adrg", "name", "split"),
-            key=("drg",),
-            choices={"split": ("1", "3", "5", "9")},
-            not_empty=("drg",),
+        "drg.csv": TableSpec(("drg", "adrg", "name", "split"), key=("drg",), not_empty=("drg", "split")),
+        # a row with an empty code declares a list the source names without codes (it holds nothing)
+        "drg_list.csv": TableSpec(
+            ("list", "code"), key=("list", "code"), not_empty=("list",), additive=True, optional=True
         ),
         "ambiguous.csv": TableSpec(("mdc", "drg", "name"), key=("mdc",), not_empty=("drg",)),
         **_CC_TABLES,
@@ -290,7 +346,40 @@ def chs_drg_cross_checks(tables: dict[str, pd.DataFrame], paths: dict[str, Path]
             "adrg",
             "ADRG has no DRG in drg.csv",
         )
+    _check_splits(tables, paths)
     _check_cc_exclusion(tables, paths)
+
+
+def _check_splits(tables: dict[str, pd.DataFrame], paths: dict[str, Path]) -> None:
+    """Every ``split`` cell reads in the vocabulary and names lists that ``drg_list.csv`` defines; an ADRG's
+    legacy codes come in the order 1, 3, 5, 9 (the order they are tried in)."""
+    drgs, path = tables["drg.csv"], paths["drg.csv"]
+    lists = tables.get("drg_list.csv")
+    known = set(lists["list"]) if lists is not None else set()
+    last_legacy: dict[str, str] = {}
+    for row, (adrg, split) in enumerate(zip(drgs["adrg"], drgs["split"], strict=True)):
+        try:
+            conditions = parse_split(split)
+        except ValueError as exc:
+            raise DefinitionError(str(exc), file=path, line=row + 2, column="split") from exc
+        for name, argument in conditions:
+            if SPLIT_CONDITIONS[name] in ("dx", "proc") and argument not in known:
+                raise DefinitionError(
+                    f"{name} names list {argument!r}, not defined in drg_list.csv",
+                    file=path,
+                    line=row + 2,
+                    column="split",
+                )
+        if split in LEGACY_SPLITS:
+            if split <= last_legacy.get(adrg, ""):
+                raise DefinitionError(
+                    f"split {split} of {adrg} after split {last_legacy[adrg]}: an ADRG's DRGs are tried in row "
+                    "order, so its splits 1, 3, 5, 9 must come in that order",
+                    file=path,
+                    line=row + 2,
+                    column="split",
+                )
+            last_legacy[adrg] = split
 
 
 def dip_cross_checks(tables: dict[str, pd.DataFrame], paths: dict[str, Path], complete: bool) -> None:

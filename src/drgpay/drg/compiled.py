@@ -17,11 +17,21 @@ import pyarrow as pa
 
 from drgpay.codes import CodeVocabularies, vocabulary_ids
 from drgpay.definitions import Definition
-from drgpay.definitions.tables import LIST_ROLES
+from drgpay.definitions.tables import LIST_ROLES, SPLIT_CONDITIONS, parse_split
 from drgpay.drg.options import RuleOptions
 from drgpay.schema import INVALID_REASONS
 
-__all__ = ["NO_POSITION", "REASONS", "STATUSES", "Clause", "CompiledDrg", "EnginePlan", "compile_drg"]
+__all__ = [
+    "LEVEL_CONDITIONS",
+    "NO_POSITION",
+    "REASONS",
+    "STATUSES",
+    "Clause",
+    "CompiledDrg",
+    "EnginePlan",
+    "SplitCondition",
+    "compile_drg",
+]
 
 #: Output status values, in code order.
 STATUSES = ("grouped", "ambiguous", "ungroupable", "invalid")
@@ -51,6 +61,25 @@ class Clause:
     section: int
     low: float
     high: float
+
+
+@attrs.frozen
+class SplitCondition:
+    """One condition of a DRG's split rule (``docs/definitions.md``, "DRG splits"): ``number`` is the age bound,
+    ``member`` indexes ``split_dx_lists`` / ``split_proc_lists`` for the list conditions (-1 otherwise)."""
+
+    name: str
+    number: float = np.nan
+    member: int = -1
+
+
+#: Which complication levels (0 none, 1 CC, 2 MCC) each level condition admits.
+LEVEL_CONDITIONS: dict[str, tuple[int, ...]] = {
+    "mcc": (2,),
+    "cc": (1, 2),
+    "no_cc": (0,),
+    "always": (0, 1, 2),
+}
 
 
 @attrs.frozen
@@ -91,7 +120,7 @@ class EnginePlan:
     listed_dx: (
         np.ndarray
     )  # bool[n_dx + 1]: in some any_dx / secondary_dx list (only these secondary codes can hit)
-    listed_proc: np.ndarray  # bool[n_proc + 1]: in some any_proc list
+    listed_proc: np.ndarray  # bool[n_proc + 1]: in some any_proc / secondary_proc list
     # The MDC step per principal diagnosis rather than per record:
     premdc_dx: dict[str, np.ndarray]  # pre-MDC → bool[n_dx + 1]: the code is in its principal-diagnosis table
     general_mdc: np.ndarray  # int16[3, n_dx + 1]: by sex (0, 1, 2) the first other MDC taking the code, or -1
@@ -129,7 +158,12 @@ class CompiledDrg(CodeVocabularies):
     exclusion_bits: np.ndarray  # uint64[n_dx + 1, words]: principal dx is in exclusion table t
     exclusion_tables: tuple[str, ...]
     drg_codes: tuple[str, ...]  # the output categories: DRGs, 歧义组, then 0000
-    drg_by_level: np.ndarray  # int32[n_adrg, 3]: DRG index for no CC / CC / MCC
+    drg_by_level: np.ndarray  # int32[n_adrg, 3]: DRG index for no CC / CC / MCC (ADRGs split by level only)
+    split_by_rule: np.ndarray  # bool[n_adrg]: the ADRG's split reads more than the level (drg_rules)
+    # per ADRG, its DRGs in the order they are tried: (DRG index, the conditions that must all hold)
+    drg_rules: tuple[tuple[tuple[int, tuple[SplitCondition, ...]], ...], ...]
+    split_dx_lists: tuple[np.ndarray, ...]  # bool[n_dx + 1] per (drg_list, dx_code | dx_prefix)
+    split_proc_lists: tuple[np.ndarray, ...]  # bool[n_proc + 1] per (drg_list, proc_code | proc_prefix)
     qy_drg: np.ndarray  # int32[n_mdc]: the MDC's 歧义组 DRG index, -1 when it has none
     newborn_max_age_days: float
     infant_max_age_days: float
@@ -179,7 +213,7 @@ def _engine_plan(c: CompiledDrg) -> EnginePlan:
             for clause in alt:
                 if clause.role in ("any_dx", "secondary_dx"):
                     listed_dx |= c.dx_sections[clause.section]
-                elif clause.role == "any_proc":
+                elif clause.role in ("any_proc", "secondary_proc"):
                     listed_proc |= c.proc_sections[clause.section]
     general_mdc, no_mdc_reason = _general_mdc(c)
     return EnginePlan(
@@ -266,7 +300,7 @@ def _mdca_prefilter(c: CompiledDrg) -> tuple[bool, np.ndarray, float]:
         return False, procs, ventilation
     for a in c.mdc_adrgs[c.premdc["MDCA"]]:
         for alt in c.adrg_alts[a]:
-            lists = [cl for cl in alt if cl.role in ("principal_proc", "any_proc")]
+            lists = [cl for cl in alt if cl.role in ("principal_proc", "any_proc", "secondary_proc")]
             hours = [cl for cl in alt if cl.role == "ventilation_hours"]
             if lists:
                 procs |= c.proc_sections[lists[0].section]
@@ -287,13 +321,37 @@ def _vocabulary(values: Sequence[str]) -> pa.Array:
     return pa.array(sorted(set(values)), type=pa.large_string())
 
 
-def _drg_choice(splits: set[str], level: int) -> str | None:
-    """The most severe split the case qualifies for: 1 needs an MCC, 3 a CC or MCC, 5 and 9 nothing."""
-    qualifies = {"1": level >= 2, "3": level >= 1, "5": True, "9": True}
-    for split in ("1", "3", "5", "9"):
-        if split in splits and qualifies[split]:
-            return split
+def _level_choice(rules: Sequence[tuple[int, tuple[SplitCondition, ...]]], level: int) -> int | None:
+    """For an ADRG split by level only: the first DRG (in order) whose conditions admit ``level``."""
+    for drg, conditions in rules:
+        if all(level in LEVEL_CONDITIONS[c.name] for c in conditions):
+            return drg
     return None
+
+
+def _split_lists(
+    t: dict[str, pd.DataFrame], vocabularies: dict[str, pa.Array]
+) -> dict[tuple[str, str], np.ndarray]:
+    """Each (list, condition) a split names, as membership over the code vocabulary of the condition's kind:
+    codes as listed for ``*_code`` and ``new_technique``, every code starting with a listed item for
+    ``*_prefix``."""
+    lists = t["drg_list.csv"].groupby("list", sort=False)["code"].agg(tuple).to_dict()
+    out: dict[tuple[str, str], np.ndarray] = {}
+    for split in t["drg.csv"]["split"]:
+        for name, argument in parse_split(split):
+            kind = SPLIT_CONDITIONS[name]
+            if kind not in ("dx", "proc") or (argument, name) in out:
+                continue
+            vocabulary = pd.Series(vocabularies[kind].to_pylist(), dtype=object)
+            items = tuple(code for code in lists.get(argument, ()) if code)  # "" only declares a list
+            if not items:
+                member = np.zeros(len(vocabulary), bool)
+            elif name.endswith("_prefix"):
+                member = vocabulary.str.startswith(items).to_numpy(bool)
+            else:
+                member = vocabulary.isin(items).to_numpy(bool)
+            out[(argument, name)] = np.append(member, False)
+    return out
 
 
 def compile_drg(definition: Definition) -> CompiledDrg:
@@ -407,16 +465,30 @@ def compile_drg(definition: Definition) -> CompiledDrg:
     ambiguous = t["ambiguous.csv"]
     drg_codes = (*drgs["drg"], *ambiguous["drg"], UNGROUPABLE_DRG)
     drg_index = {d: i for i, d in enumerate(drg_codes)}
-    splits: dict[str, dict[str, str]] = {}
+    memberships = _split_lists(t, {"dx": dx_codes, "proc": proc_codes})
+    list_index = {key: i for i, key in enumerate(k for k in memberships if SPLIT_CONDITIONS[k[1]] == "dx")}
+    list_index |= {key: i for i, key in enumerate(k for k in memberships if SPLIT_CONDITIONS[k[1]] == "proc")}
+    rules: dict[str, list[tuple[int, tuple[SplitCondition, ...]]]] = {}
     for d, a, s in zip(drgs["drg"], drgs["adrg"], drgs["split"], strict=True):
-        splits.setdefault(a, {})[s] = d
+        conditions = tuple(
+            SplitCondition(
+                name,
+                float(argument) if SPLIT_CONDITIONS[name] == "number" else np.nan,
+                list_index.get((argument, name), -1),
+            )
+            for name, argument in parse_split(s)
+        )
+        rules.setdefault(a, []).append((drg_index[d], conditions))
+    drg_rules = tuple(tuple(rules.get(code, ())) for code in adrg_codes)
+    split_by_rule = np.array(
+        [any(c.name not in LEVEL_CONDITIONS for _, cs in r for c in cs) for r in drg_rules], dtype=bool
+    )
     drg_by_level = np.full((len(adrg_codes), 3), drg_index[UNGROUPABLE_DRG], np.int32)
-    for a, code in enumerate(adrg_codes):
-        by_split = splits.get(code, {})
+    for a, adrg_rules in enumerate(drg_rules):
         for level in range(3):
-            choice = _drg_choice(set(by_split), level)
+            choice = None if split_by_rule[a] else _level_choice(adrg_rules, level)
             if choice is not None:
-                drg_by_level[a, level] = drg_index[by_split[choice]]
+                drg_by_level[a, level] = choice
     qy_drg = np.full(len(mdc_codes), -1, np.int32)
     for m, d in zip(ambiguous["mdc"], ambiguous["drg"], strict=True):
         qy_drg[mdc_index[m]] = drg_index[d]
@@ -447,6 +519,10 @@ def compile_drg(definition: Definition) -> CompiledDrg:
         exclusion_tables=exclusion_tables,
         drg_codes=drg_codes,
         drg_by_level=drg_by_level,
+        split_by_rule=split_by_rule,
+        drg_rules=drg_rules,
+        split_dx_lists=tuple(m for k, m in memberships.items() if SPLIT_CONDITIONS[k[1]] == "dx"),
+        split_proc_lists=tuple(m for k, m in memberships.items() if SPLIT_CONDITIONS[k[1]] == "proc"),
         qy_drg=qy_drg,
         newborn_max_age_days=float(algorithm.get("newborn_max_age_days", 28)),
         infant_max_age_days=float(algorithm.get("infant_max_age_days", 364)),

@@ -8,8 +8,9 @@ steps record by record; the property tests hold the two equal.
    regions; otherwise the first MDC whose principal-diagnosis table holds the code and whose sex fits;
 3. ADRG: the MDC's ADRGs in table order, the first whose rule holds; an operating-room principal procedure that
    no surgical or operative ADRG of the MDC takes → the MDC's 歧义组 (``xQY``); nothing → ``0000``;
-4. DRG: the ADRG's split by the most severe valid CC/MCC among the secondary diagnoses, after the principal
-   diagnosis's exclusion tables.
+4. DRG: the ADRG's DRGs in order, the first whose split conditions hold (``docs/definitions.md``): the
+   complication level (the most severe valid CC/MCC among the secondary diagnoses, after the principal
+   diagnosis's exclusion tables), age, death, and code lists.
 
 Rules are not all evaluated record by record: :class:`~drgpay.drg.compiled.EnginePlan` turns the one-clause ADRG
 alternatives and the MDC choice into lookup tables and tells which records can match MDCA at all; the other
@@ -24,12 +25,21 @@ import attrs
 import numpy as np
 
 from drgpay.codes import empty_mask
-from drgpay.drg.compiled import REASONS, UNGROUPABLE_DRG, Clause, CompiledDrg
+from drgpay.drg.compiled import (
+    LEVEL_CONDITIONS,
+    REASONS,
+    UNGROUPABLE_DRG,
+    Clause,
+    CompiledDrg,
+    SplitCondition,
+)
 from drgpay.schema import INVALID_REASONS, PreparedRecords
 
 __all__ = ["EngineResult", "run_engine"]
 
 GROUPED, AMBIGUOUS, UNGROUPABLE, INVALID = 0, 1, 2, 3
+DEATH = 5  # discharge_type 5: 死亡
+DAYS_PER_YEAR = 365
 _REASON = {r: i for i, r in enumerate(REASONS)}
 _INVALID_REASON = np.array([_REASON[name] for name in INVALID_REASONS], np.int8)  # PreparedRecords → REASONS
 # Index arrays are np.intp throughout: numpy's fancy indexing with any other integer type is several times slower.
@@ -77,16 +87,39 @@ class _Rows:
 
     @functools.cached_property
     def _listed_proc(self) -> tuple[np.ndarray, np.ndarray]:
-        """Ids and rows of the procedures in some any_proc list: the only ones an any_proc clause can hit."""
+        """Ids and rows of the procedures in some any_proc / secondary_proc list: the only ones such a clause
+        can hit."""
+        ids, owner, _ = self._listed_proc_at
+        return ids, owner
+
+    @functools.cached_property
+    def _listed_proc_at(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """As ``_listed_proc``, with each value's position in the procedure lists."""
         at = np.flatnonzero(self.c.plan.listed_proc[self.proc])
-        return self.proc[at], _rows_of(self.r.procedures.offsets, at)
+        return self.proc[at], _rows_of(self.r.procedures.offsets, at), at
+
+    @functools.cached_property
+    def _pproc_at(self) -> np.ndarray:
+        """Per record, the position of its principal procedure (the first known one), -1 for none."""
+        known = np.flatnonzero(self.proc < self.c.n_proc)
+        rows = _rows_of(self.r.procedures.offsets, known)
+        first = np.ones(len(rows), bool)
+        first[1:] = rows[1:] != rows[:-1]
+        out = np.full(self.r.n, -1, np.intp)
+        out[rows[first]] = known[first]
+        return out
 
     def any_listed(self, role: str, section: int, rows: np.ndarray) -> np.ndarray:
         """Per row of ``rows``, ``any_dx`` (the principal or a secondary diagnosis in the section),
-        ``secondary_dx`` (a secondary diagnosis in it) or ``any_proc`` (a procedure in it). Only the few listed
-        codes are looked at, whatever the number of rows."""
+        ``secondary_dx`` (a secondary diagnosis in it), ``any_proc`` (a procedure in it) or ``secondary_proc``
+        (a procedure other than the principal one in it). Only the few listed codes are looked at, whatever the
+        number of rows."""
         if role in ("any_dx", "secondary_dx"):
             member, (ids, owner) = self.c.dx_sections[section], self._listed_sdx
+        elif role == "secondary_proc":
+            ids, owner, at = self._listed_proc_at
+            later = at != self._pproc_at[owner]
+            member, ids, owner = self.c.proc_sections[section], ids[later], owner[later]
         else:
             member, (ids, owner) = self.c.proc_sections[section], self._listed_proc
         hit = np.zeros(self.r.n, bool)
@@ -109,7 +142,7 @@ class _Rows:
             return self.c.dx_sections[clause.section][self.pdx[rows]]
         if role == "principal_proc":
             return self.c.proc_sections[clause.section][self.pproc[rows]]
-        if role in ("any_dx", "secondary_dx", "any_proc"):
+        if role in ("any_dx", "secondary_dx", "any_proc", "secondary_proc"):
             return self.any_listed(role, clause.section, rows)
         if role == "or_procedure":
             return self.has_or(rows)
@@ -362,14 +395,78 @@ def _first_adrg_positions(c: CompiledDrg, rows_: _Rows, needs: np.ndarray, in_md
 
 
 def _assign_drg(c: CompiledDrg, rows_: _Rows, out: _Out) -> None:
-    """4. The ADRG's DRG split by the most severe valid CC/MCC (whole-array masks: nearly every row is here)."""
+    """4. The ADRG's DRG: the first of its DRGs, in order, whose split conditions hold. ADRGs split by the
+    complication level alone are one lookup (whole-array masks: nearly every row is here); the others try their
+    DRGs' conditions on their own rows."""
     grouped = out.adrg >= 0
-    drg = _lookup(c.drg_by_level, np.maximum(out.adrg, 0), _complication_level(c, rows_))
+    level = _complication_level(c, rows_)
+    adrg = np.maximum(out.adrg, 0)
+    drg = _lookup(c.drg_by_level, adrg, level)
+    if c.split_by_rule.any():
+        by_rule = np.flatnonzero(grouped & c.split_by_rule[adrg])
+        order = by_rule[np.argsort(adrg[by_rule], kind="stable")]
+        starts = np.flatnonzero(np.diff(adrg[order], prepend=-1))
+        for rows in np.split(order, starts[1:]):
+            if len(rows):
+                drg[rows] = _split_by_rule(c, rows_, rows, level[rows], c.drg_rules[int(adrg[rows[0]])])
     np.copyto(out.drg, drg, where=grouped)
     split = grouped & (drg != c.drg_codes.index(UNGROUPABLE_DRG))
     np.putmask(out.status, split, GROUPED)
     np.putmask(out.reason, split, -1)
     np.putmask(out.reason, grouped & ~split, _REASON["no_adrg"])
+
+
+def _split_by_rule(
+    c: CompiledDrg,
+    rows_: _Rows,
+    rows: np.ndarray,
+    level: np.ndarray,
+    rules: tuple[tuple[int, tuple[SplitCondition, ...]], ...],
+) -> np.ndarray:
+    """The DRG of each row of ``rows`` (all in one ADRG): the first rule, in order, whose conditions all hold;
+    0000 for none. Each condition is evaluated only on the rows still without a DRG."""
+    drg = np.full(len(rows), c.drg_codes.index(UNGROUPABLE_DRG), np.int32)
+    todo = np.arange(len(rows))
+    for index, conditions in rules:
+        ok = np.ones(len(todo), bool)
+        for condition in conditions:
+            live = np.flatnonzero(ok)
+            if len(live) == 0:
+                break
+            ok[live] = _split_condition(c, rows_, rows[todo[live]], level[todo[live]], condition)
+        drg[todo[ok]] = index
+        todo = todo[~ok]
+        if len(todo) == 0:
+            break
+    return drg
+
+
+def _split_condition(
+    c: CompiledDrg, rows_: _Rows, rows: np.ndarray, level: np.ndarray, condition: SplitCondition
+) -> np.ndarray:
+    """Whether one split condition holds for each row of ``rows`` (``level``: their complication levels)."""
+    name, r = condition.name, rows_.r
+    if name in LEVEL_CONDITIONS:
+        return np.isin(level, LEVEL_CONDITIONS[name])
+    if name == "death":
+        return r.discharge_type[rows] == DEATH
+    if name in ("age_ge", "age_lt"):
+        years = _age_years(r.age[rows], r.age_days[rows])
+        with np.errstate(invalid="ignore"):
+            return years >= condition.number if name == "age_ge" else years < condition.number
+    if name in ("dx_code", "dx_prefix"):
+        return c.split_dx_lists[condition.member][rows_.pdx[rows]]
+    # proc_code, proc_prefix, new_technique: any procedure of the record
+    at, owner = _values_of(r.procedures.offsets, rows)
+    hit = np.zeros(len(rows), bool)
+    hit[owner[c.split_proc_lists[condition.member][rows_.proc[at]]]] = True
+    return hit
+
+
+def _age_years(age: np.ndarray, age_days: np.ndarray) -> np.ndarray:
+    """Age in whole years for the age conditions: ``age``, or when it is missing the whole years of
+    ``age_days`` (a patient under one year is 0); NaN when both are missing."""
+    return np.where(np.isnan(age), np.floor(age_days / DAYS_PER_YEAR), age)
 
 
 def _complication_level(c: CompiledDrg, rows_: _Rows) -> np.ndarray:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from drgpay._grouping import ParsedRecord, Traced
 from drgpay.definitions import Definition
-from drgpay.definitions.tables import LIST_ROLES
+from drgpay.definitions.tables import LEGACY_SPLITS, LIST_ROLES, SPLIT_CONDITIONS, parse_split
 from drgpay.drg.options import RuleOptions
 
 __all__ = ["Record", "ReferenceResult", "RuleBook", "reference_group"]
@@ -28,6 +28,7 @@ class Record(ParsedRecord):
     sex: int = 0
     birth_weight: float = math.nan
     ventilation_hours: float = math.nan
+    discharge_type: float = math.nan
 
 
 @dataclass
@@ -79,9 +80,14 @@ class RuleBook:
         self.exclusions: dict[str, set[str]] = defaultdict(set)
         for table, dx in t["cc_exclusion.csv"].itertuples(index=False):
             self.exclusions[dx].add(table)
-        self.splits: dict[str, dict[str, str]] = defaultdict(dict)
+        #: per ADRG its DRGs in the order they are tried, each with its split text and conditions
+        self.drgs_of: dict[str, list[tuple[str, str, tuple[tuple[str, str], ...]]]] = defaultdict(list)
         for drg, a, _name, split in t["drg.csv"].itertuples(index=False):
-            self.splits[a][split] = drg
+            self.drgs_of[a].append((drg, split, parse_split(split)))
+        self.split_lists: dict[str, list[str]] = defaultdict(list)
+        for name, code in t["drg_list.csv"].itertuples(index=False):
+            if code:  # a row with an empty code only declares the list
+                self.split_lists[name].append(code)
         self.qy = dict(zip(t["ambiguous.csv"]["mdc"], t["ambiguous.csv"]["drg"], strict=True))
 
 
@@ -98,6 +104,8 @@ def _clause_holds(book: RuleBook, adrg: str, clause: tuple[str, str, float, floa
         return bool(rec.procedures) and rec.procedures[0] in codes
     if role == "any_proc":
         return any(p in codes for p in rec.procedures)
+    if role == "secondary_proc":
+        return any(p in codes for p in rec.procedures[1:])
     if role == "or_procedure":
         return any(p in book.or_procs for p in rec.procedures)
     if role == "no_or_procedure":
@@ -122,6 +130,8 @@ def _describe(book: RuleBook, adrg: str, clause: tuple[str, str, float, float], 
             seen = list(rec.secondary_dx)
         elif role == "principal_proc":
             seen = list(rec.procedures[:1])
+        elif role == "secondary_proc":
+            seen = list(rec.procedures[1:])
         else:
             seen = list(rec.procedures)
         matched = [c for c in seen if c in codes]
@@ -301,14 +311,39 @@ def _split(book: RuleBook, rec: Record, res: ReferenceResult) -> ReferenceResult
             continue
         res.step(f"{kind.upper()} {d} counts (exclusion table {table} does not hold the principal diagnosis)")
         level = max(level, 2 if kind == "mcc" else 1)
-    splits = book.splits[res.adrg]
-    qualifies = {"1": level >= 2, "3": level >= 1, "5": True, "9": True}
-    chosen = next((s for s in ("1", "3", "5", "9") if s in splits and qualifies[s]), None)
     label = {0: "no CC/MCC", 1: "CC", 2: "MCC"}[level]
+    drgs = book.drgs_of[res.adrg]
+    chosen = next((d for d in drgs if all(_split_holds(book, c, rec, level) for c in d[2])), None)
+    legacy = all(split in LEGACY_SPLITS for _, split, _ in drgs)
     if chosen is None:
         res.reason = "no_adrg"
         res.step(f"ADRG {res.adrg} has no DRG for {label} → {UNGROUPABLE}")
         return res
-    res.drg, res.status, res.reason = splits[chosen], "grouped", None
-    res.step(f"DRG: {res.drg} ({label}; splits of {res.adrg}: {', '.join(sorted(splits))})")
+    res.drg, res.status, res.reason = chosen[0], "grouped", None
+    if legacy:
+        res.step(
+            f"DRG: {res.drg} ({label}; splits of {res.adrg}: {', '.join(sorted(s for _, s, _ in drgs))})"
+        )
+    else:
+        tried = ", ".join(f"{d} [{s}]" for d, s, _ in drgs)
+        res.step(f"DRG: {res.drg} ({label}; {chosen[1]} holds; DRGs of {res.adrg} in order: {tried})")
     return res
+
+
+def _split_holds(book: RuleBook, condition: tuple[str, str], rec: Record, level: int) -> bool:
+    """Whether one split condition (docs/definitions.md, "DRG splits") holds for the record."""
+    name, argument = condition
+    if name in ("mcc", "cc", "no_cc", "always"):
+        return {"mcc": level == 2, "cc": level >= 1, "no_cc": level == 0, "always": True}[name]
+    if name == "death":
+        return rec.discharge_type == 5
+    if name in ("age_ge", "age_lt"):
+        years = rec.age if not math.isnan(rec.age) else rec.age_days // 365
+        if math.isnan(years):
+            return False
+        return years >= int(argument) if name == "age_ge" else years < int(argument)
+    items = tuple(book.split_lists.get(argument, ()))
+    codes = [rec.principal_dx] if SPLIT_CONDITIONS[name] == "dx" else list(rec.procedures)
+    if name.endswith("_prefix"):
+        return any(code.startswith(items) for code in codes if code)
+    return any(code in items for code in codes)

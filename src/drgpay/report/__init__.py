@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from drgpay.report._frames import MISSING, TOTAL
 from drgpay.report.casemix import case_mix, surplus_loss
+from drgpay.report.compare import GrouperComparison, compare_groupers, plot_flows
 from drgpay.report.deltas import MeanDelta, cost_deltas, delta_from_means
 from drgpay.report.excel import write_excel
 from drgpay.report.plots import plot_cmi_by_hospital, plot_mean_cost_change, plot_surplus_by_case_type
@@ -18,12 +19,15 @@ from drgpay.report.tables import report_tables
 __all__ = [
     "MISSING",
     "TOTAL",
+    "GrouperComparison",
     "MeanDelta",
     "case_mix",
+    "compare_groupers",
     "cost_deltas",
     "delta_from_means",
     "pass_rate",
     "plot_cmi_by_hospital",
+    "plot_flows",
     "plot_mean_cost_change",
     "plot_surplus_by_case_type",
     "report_tables",
