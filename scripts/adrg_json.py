@@ -31,14 +31,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from build_common import normalize_code
+from drgpay.definitions.tables import LIST_ROLES
 
 __all__ = [
     "SECTION_ROLES",
     "AdrgRule",
     "Clause",
     "NameCondition",
+    "RuleTables",
     "name_conditions",
     "parse_rules",
+    "rule_tables",
 ]
 
 #: Section name without its trailing number → (code kind, clause role).
@@ -350,3 +353,43 @@ def infant_principal_codes(
         if lows and min(lows) > newborn_max_age_days:
             codes += [c for s, cs in rule.sections.items() if s.startswith("PDX") for c in cs]
     return list(dict.fromkeys(codes))
+
+
+@dataclass
+class RuleTables:
+    """The clause and code tables of converted rules, and the code lists the grouper accepts: the 医保版 lists plus
+    every code the tables use that the lists lack (kept with an empty name, listed in the build report)."""
+
+    clause_rows: list[tuple[str, int, str, str, str, str]]
+    code_rows: list[tuple[str, str, str]]
+    dx: dict[str, str]
+    proc: dict[str, str]
+    dx_added: list[str]
+    proc_added: list[str]
+
+
+def rule_tables(
+    rules: Sequence[AdrgRule],
+    dx_names: dict[str, str],
+    proc_names: dict[str, str],
+    *,
+    other_dx: Iterable[str] = (),
+    other_proc: Iterable[str] = (),
+) -> RuleTables:
+    """Clause and code rows of ``rules``, and the accepted code lists (``other_dx`` / ``other_proc``: codes the other
+    tables use: MDC tables, CC lists, split lists)."""
+    clause_rows = [row for r in rules for row in r.clause_rows()]
+    code_rows = [row for r in rules for row in r.code_rows()]
+    kind_of = {(a, s): LIST_ROLES.get(role, "") for a, _, role, s, _, _ in clause_rows if s}
+    rule_dx = {c for a, s, c in code_rows if kind_of[(a, s)] == "dx"}
+    rule_proc = {c for a, s, c in code_rows if kind_of[(a, s)] == "proc"}
+    dx_added = sorted((rule_dx | set(other_dx)) - set(dx_names))
+    proc_added = sorted((rule_proc | set(other_proc)) - set(proc_names))
+    return RuleTables(
+        clause_rows,
+        code_rows,
+        {**dx_names, **dict.fromkeys(dx_added, "")},
+        {**proc_names, **dict.fromkeys(proc_added, "")},
+        dx_added,
+        proc_added,
+    )

@@ -14,7 +14,7 @@ import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from adrg_json import add_name_conditions, infant_principal_codes, parse_rules
+from adrg_json import add_name_conditions, infant_principal_codes, parse_rules, rule_tables
 from build_common import (
     ALGORITHM_DEFAULTS,
     build_main,
@@ -245,17 +245,8 @@ def build(raw: Path, out: Path) -> None:
     ]
     grey = sorted(set(grey_lines))
 
-    clause_rows = [row for r in rules for row in r.clause_rows()]
-    code_rows = [row for r in rules for row in r.code_rows()]
-    dx_roles = {"principal_dx", "secondary_dx", "any_dx"}
-    section_role = {(a, s): role for a, _, role, s, _, _ in clause_rows if s}
-    rule_dx = {c for a, s, c in code_rows if section_role[(a, s)] in dx_roles}
-    rule_proc = {c for a, s, c in code_rows if section_role[(a, s)] not in dx_roles}
-    table_dx = {r[1] for r in mdc_dx} | {r[0] for r in cc_rows} | {r[1] for r in cce_rows} | rule_dx
-    dx_added = sorted(table_dx - set(dx_names))
-    proc_added = sorted((rule_proc | set(robot)) - set(proc_names))
-    accepted_dx = {**dx_names, **dict.fromkeys(dx_added, "")}
-    accepted_proc = {**proc_names, **dict.fromkeys(proc_added, "")}
+    other_dx = {r[1] for r in mdc_dx} | {r[0] for r in cc_rows} | {r[1] for r in cce_rows}
+    coded = rule_tables(rules, dx_names, proc_names, other_dx=other_dx, other_proc=robot)
     operating, or_lines = operating_room_set(
         ((r.kind, r.mdc, r.procedure_codes()) for r in rules), Categories(raw).category
     )
@@ -268,15 +259,15 @@ def build(raw: Path, out: Path) -> None:
         mdc=mdcs.rows,
         mdc_dx=mdc_dx,
         adrg=[(r.code, r.mdc, r.name, r.kind) for r in rules],
-        adrg_clause=clause_rows,
-        adrg_code=code_rows,
+        adrg_clause=coded.clause_rows,
+        adrg_code=coded.code_rows,
         drg=drg_rows,
         drg_list=list_rows,
         ambiguous=qy_rows,
         cc=cc_rows,
         cc_exclusion=cce_rows,
-        dx_codes=sorted(accepted_dx.items()),
-        proc_codes=[(c, n, "1" if c in operating else "0") for c, n in sorted(accepted_proc.items())],
+        dx_codes=sorted(coded.dx.items()),
+        proc_codes=[(c, n, "1" if c in operating else "0") for c, n in sorted(coded.proc.items())],
         grey_dx=[(c,) for c in grey],
     )
     conditions = Counter(str(c) for e in drg_json for c in e["conditions"])
@@ -362,9 +353,9 @@ def build(raw: Path, out: Path) -> None:
         "",
         "## Code lists",
         "",
-        f"- Rule diagnosis codes not in ICD-10 医保版 2.0 (accepted, name empty): {len(dx_added)}: {short(dx_added)}",
-        f"- Rule procedure codes not in ICD-9-CM-3 医保版 2.0 (accepted, name empty): {len(proc_added)}: "
-        f"{short(proc_added)}",
+        f"- Rule diagnosis codes not in ICD-10 医保版 2.0 (accepted, name empty): {len(coded.dx_added)}: {short(coded.dx_added)}",
+        f"- Rule procedure codes not in ICD-9-CM-3 医保版 2.0 (accepted, name empty): {len(coded.proc_added)}: "
+        f"{short(coded.proc_added)}",
         f"- Grey codes (医保版 2.0 grey list): {len(grey)}",
         f"- CC: {sum(1 for r in cc_rows if r[1] == 'cc')}, MCC: {sum(1 for r in cc_rows if r[1] == 'mcc')}, "
         f"exclusion-table rows: {len(cce_rows)}",
