@@ -48,6 +48,8 @@ DATA_DIR = HERE / "out"
 #: Per grouper: records/s per path and peak memory (MiB); groupers not listed are judged by the default grouper's.
 TARGETS = {
     "chs-drg-2.0": ({"group-only": 1_200_000, "csv-to-result": 400_000}, 1024),
+    # issue 15 states group-only at 1M; the CSV -> result target is 2.0's (issue 15 sets none)
+    "chs-drg-3.0": ({"group-only": 1_200_000, "csv-to-result": 400_000}, 1024),
     "chs-drg-1.1": ({"group-only": 1_000_000, "csv-to-result": 300_000}, 2048),
 }
 TARGET_ROWS = 1_000_000  # the issue's targets are stated at 1M rows

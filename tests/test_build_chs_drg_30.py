@@ -8,10 +8,12 @@ The builder tests read the public sources in ``shared/data/raw`` (or ``$DRGPAY_R
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import sys
 import tomllib
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -145,22 +147,72 @@ def test_robot_and_neuraxial_analgesia() -> None:
     assert _one(**birth, procedures="72.0x00|03.9101")["drg"] == "OC10"
 
 
-def test_corrupted_table_fails_naming_file_line_and_column(tmp_path: Path) -> None:
-    folder = tmp_path / "chs-drg-3.0"
-    shutil.copytree(find_grouper("chs-drg-3.0"), folder)
-    path = folder / "drg.csv"
-    text = path.read_text("utf-8").replace(
-        "HC4F,HC4,胆囊切除手术，伴合并症或并发症，大于等于 70 岁,age_ge 70 & cc",
-        "HC4F,HC4,胆囊切除手术，伴合并症或并发症，大于等于 70 岁,age_over 70 & cc",
-    )
-    path.write_text(text, "utf-8")
+def corrupted_copy(grouper_id: str, folder: Path, table: str, edit: Callable[[list[str]], list[str]]) -> Path:
+    """A copy of the shipped ``grouper_id`` in ``folder`` whose ``table`` lines are passed through ``edit``, with
+    the manifest's sha256 updated (so the content checks run) and ``extends`` pointing at the shipped base."""
+    shutil.copytree(find_grouper(grouper_id), folder)
+    path = folder / table
+    path.write_text("\n".join(edit(path.read_text("utf-8").split("\n"))), "utf-8")
     manifest = folder / "grouper.toml"
-    old = hashlib.sha256((find_grouper("chs-drg-3.0") / "drg.csv").read_bytes()).hexdigest()
-    new = hashlib.sha256(path.read_bytes()).hexdigest()
-    manifest.write_text(manifest.read_text("utf-8").replace(old, new), "utf-8")
-    line = text.splitlines().index(next(x for x in text.splitlines() if x.startswith("HC4F,"))) + 1
+    text = manifest.read_text("utf-8")
+    shipped = hashlib.sha256((find_grouper(grouper_id) / table).read_bytes()).hexdigest()
+    text = text.replace(shipped, hashlib.sha256(path.read_bytes()).hexdigest())
+    base = tomllib.loads(text)["grouper"].get("extends")
+    if base:
+        text = text.replace(f'extends = "{base}"', f'extends = "{find_grouper(base).as_posix()}"')
+    manifest.write_text(text, "utf-8")
+    return folder
+
+
+def replace_line(old: str, new: str) -> Callable[[list[str]], list[str]]:
+    """An edit for :func:`corrupted_copy`: the line ``old`` becomes ``new``."""
+    return lambda lines: [new if x == old else x for x in lines]
+
+
+def line_of(grouper_id: str, table: str, match: Callable[[str], bool]) -> int:
+    """The 1-based number of the first line of a shipped table that ``match`` accepts."""
+    lines = (find_grouper(grouper_id) / table).read_text("utf-8").split("\n")
+    return next(i for i, x in enumerate(lines, 1) if match(x))
+
+
+AGE_70_CC = "HC4F,HC4,胆囊切除手术，伴合并症或并发症，大于等于 70 岁,age_ge 70 & cc"
+
+
+@pytest.mark.parametrize(
+    ("table", "old", "new", "column", "message"),
+    [
+        # an unknown split condition
+        ("drg.csv", AGE_70_CC, AGE_70_CC.replace("age_ge", "age_over"), "split", "unknown split condition"),
+        # a split naming a list drg_list.csv does not define
+        (
+            "drg.csv",
+            AGE_70_CC,
+            AGE_70_CC.replace("age_ge 70", "new_technique robots"),
+            "split",
+            "'robots', not",
+        ),
+        # a list row without a list name
+        ("drg_list.csv", "robot,17.4300", ",17.4300", "list", "empty value"),
+    ],
+)
+def test_corrupted_table_fails_naming_file_line_and_column(
+    tmp_path: Path, table: str, old: str, new: str, column: str, message: str
+) -> None:
+    folder = corrupted_copy("chs-drg-3.0", tmp_path / "chs-drg-3.0", table, replace_line(old, new))
+    line = line_of("chs-drg-3.0", table, old.__eq__)
     with pytest.raises(
-        DefinitionError, match=rf"drg\.csv, line {line}, column 'split': unknown split condition"
+        DefinitionError, match=rf"{re.escape(table)}, line {line}, column '{column}'.*{message}"
+    ):
+        load_definition(folder)
+
+
+def test_split_naming_a_removed_list_fails_at_its_first_use(tmp_path: Path) -> None:
+    """The robot list removed from drg_list.csv: the first drg.csv row naming it is the one reported."""
+    without_robot = lambda lines: [x for x in lines if not x.startswith("robot,")]  # noqa: E731
+    folder = corrupted_copy("chs-drg-3.0", tmp_path / "chs-drg-3.0", "drg_list.csv", without_robot)
+    line = line_of("chs-drg-3.0", "drg.csv", lambda x: x.endswith("new_technique robot"))
+    with pytest.raises(
+        DefinitionError, match=rf"drg\.csv, line {line}, column 'split'.*'robot', not defined"
     ):
         load_definition(folder)
 

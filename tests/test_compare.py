@@ -4,7 +4,9 @@ splits, merges and MDC changes as worked out by hand on small frames; the workbo
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +14,15 @@ import pytest
 
 import drgpay
 from drgpay.cli_compare import read_weights, register
+from drgpay.payment import (
+    BaseRate,
+    DrgPolicy,
+    FallbackRule,
+    GrouperMismatchError,
+    GroupWeight,
+    pay,
+    save_policy,
+)
 from drgpay.report.compare import compare_groupers, plot_flows
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -120,3 +131,138 @@ def test_workbook_plot_and_cli(tmp_path: Path) -> None:
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     figure = plot_flows(compare_groupers(CASES, "chs-drg-2.0", "chs-drg-3.0"), top=5)
     assert len(figure.axes[0].get_yticklabels()) == 2  # HC23 and HC25 change code; 0000 does not
+
+
+# -- the payment shift ---------------------------------------------------------------------------------------------
+def drg_policy(grouper: str, weights: dict[str, str], rate: str = "10000") -> DrgPolicy:
+    """A small 2024 policy for ``grouper``: one base rate, the given weights, ungroupable cases not paid."""
+    return DrgPolicy(
+        name=f"test {grouper}",
+        grouper=grouper,
+        effective_from="2024-01-01",
+        effective_to="2024-12-31",
+        weights=[GroupWeight(drg, weight=w) for drg, w in weights.items()],
+        base_rates=[BaseRate(rate)],
+        ungroupable=FallbackRule("none"),
+    )
+
+
+OLD_POLICY = drg_policy("chs-drg-2.0", {"HC23": "1.0", "HC25": "0.5"})
+NEW_POLICY = drg_policy("chs-drg-3.0", {"HC43": "1.2", "HC4F": "1.6", "HC45": "0.6"})
+PAYABLE = CASES.assign(
+    hospital_level="3",
+    insurance_type="职工",
+    discharge_date="2024-06-01",
+    los=5,
+    discharge_type=1,
+    total_cost=[15000.0, 15000.0, 6000.0, 800.0],
+    self_paid=[1000.0, 1000.0, 500.0, 100.0],
+)
+
+
+def test_payment_shift_per_hospital_by_hand() -> None:
+    """Base rate 10,000: H1 pays 2 × 10,000 under 2.0 and 12,000 + 16,000 under 3.0 (+40.00 %); H2's HC25 → HC45
+    5,000 → 6,000 (+20.00 %), its ungroupable case unpaid on both sides; in all 25,000 → 34,000 (+36.00 %)."""
+    c = compare_groupers(PAYABLE, "chs-drg-2.0", "chs-drg-3.0", old_policy=OLD_POLICY, new_policy=NEW_POLICY)
+    p = c.payments.set_index("hospital_id")
+    assert list(p.index) == ["H1", "H2", "total"]
+    assert p["cases"].tolist() == [2, 2, 4]
+    assert p["old_paid_cases"].tolist() == [2, 1, 3] and p["new_paid_cases"].tolist() == [2, 1, 3]
+    assert p["old_payment"].tolist() == [20000.0, 5000.0, 25000.0]
+    assert p["new_payment"].tolist() == [28000.0, 6000.0, 34000.0]
+    assert p["payment_change"].tolist() == [8000.0, 1000.0, 9000.0]
+    assert p["payment_change_pct"].tolist() == [40.0, 20.0, 36.0]
+    paid = [pay(PAYABLE.assign(**g), policy) for g, policy in ((OLD_G, OLD_POLICY), (NEW_G, NEW_POLICY))]
+    assert p.loc["total", "old_fund_payment"] == paid[0]["fund_payment"].sum()
+    assert p.loc["total", "new_fund_payment"] == paid[1]["fund_payment"].sum()
+    assert c.groups["new_payment"].tolist()[:3] == [12000.0, 16000.0, 6000.0]
+    assert pd.isna(c.groups["old_payment"].iloc[3])
+    assert list(c.tables())[-1] == "payments"
+
+
+OLD_G = {"drg": ["HC23", "HC23", "HC25", "0000"], "status": ["grouped"] * 3 + ["ungroupable"]}
+NEW_G = {"drg": ["HC43", "HC4F", "HC45", "0000"], "status": ["grouped"] * 3 + ["ungroupable"]}
+
+
+def test_payment_shift_is_exact_on_a_generated_year() -> None:
+    """Awkward rates and weights on 5,000 generated cases: each total is the exact decimal sum of ``pay``'s
+    amounts, and the hospitals add up to it to the fen."""
+    df = generate.synthetic_export(5_000, grouper="chs-drg-2.0", seed=9)
+    policies = []
+    for i, gid in enumerate(("chs-drg-2.0", "chs-drg-3.0")):
+        codes = drgpay.load_grouper(gid).definition.tables["drg.csv"]["drg"]
+        weights = {d: f"{0.3 + (k % 37) / 13:.4f}" for k, d in enumerate(codes)}
+        policies.append(drg_policy(gid, weights, rate=("9575.25", "9861.37")[i]))
+    c = compare_groupers(df, "chs-drg-2.0", "chs-drg-3.0", old_policy=policies[0], new_policy=policies[1])
+    p = c.payments.set_index("hospital_id")
+    for side, gid, policy in (("old", "chs-drg-2.0", policies[0]), ("new", "chs-drg-3.0", policies[1])):
+        paid = pay(df.join(drgpay.load_grouper(gid).group(df)), policy)
+        exact = sum((Decimal(repr(float(x))) for x in paid["standard"].dropna()), Decimal(0))
+        assert Decimal(repr(float(p.loc["total", f"{side}_payment"]))) == exact
+        hospitals = sum(
+            (Decimal(repr(float(x))) for x in p.drop(index="total")[f"{side}_payment"]), Decimal(0)
+        )
+        assert hospitals == exact
+        assert p.loc["total", f"{side}_paid_cases"] == paid["standard"].notna().sum()
+    assert p.loc["total", "cases"] == len(df)
+
+
+def test_payment_shift_needs_both_policies_of_the_right_grouper() -> None:
+    with pytest.raises(ValueError, match="both old_policy and new_policy"):
+        compare_groupers(PAYABLE, "chs-drg-2.0", "chs-drg-3.0", old_policy=OLD_POLICY)
+    with pytest.raises(GrouperMismatchError):
+        compare_groupers(PAYABLE, "chs-drg-2.0", "chs-drg-3.0", old_policy=NEW_POLICY, new_policy=NEW_POLICY)
+
+
+def test_cli_writes_the_payments_sheet(tmp_path: Path) -> None:
+    export = tmp_path / "cases.csv"
+    PAYABLE.to_csv(export, index=False)
+    old, new = save_policy(OLD_POLICY, tmp_path / "p20"), save_policy(NEW_POLICY, tmp_path / "p30")
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    out = tmp_path / "compare.xlsx"
+    args = parser.parse_args(
+        ["compare", str(export), "--old-policy", str(old), "--new-policy", str(new), "-o", str(out)]
+    )
+    assert args.func(args) == 0
+    payments = pd.read_excel(out, sheet_name="payments", dtype={"hospital_id": str})
+    assert payments["new_payment"].tolist() == [28000.0, 6000.0, 34000.0]
+    assert payments["payment_change_pct"].tolist() == [40.0, 20.0, 36.0]
+
+
+@pytest.mark.parametrize("spelling", [["compare"], ["report", "compare"]])
+def test_both_spellings_through_the_real_process(tmp_path: Path, spelling: list[str]) -> None:
+    """``drgpay compare`` and ``drgpay report compare`` (the issue's spelling) are one command, run as a process."""
+    PAYABLE.to_csv(tmp_path / "cases.csv", index=False)
+    old, new = save_policy(OLD_POLICY, tmp_path / "p20"), save_policy(NEW_POLICY, tmp_path / "p30")
+    argv = [*spelling, "cases.csv", "--old-policy", str(old), "--new-policy", str(new), "-o", "c.xlsx"]
+    done = subprocess.run(
+        [sys.executable, "-m", "drgpay", *argv], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert "2 DRGs used; chs-drg-3.0: CMI nan, 3 DRGs used" in done.stdout
+    assert "payment 25000.00 → 34000.00 (+9000.00, +36.00 %)" in done.stdout
+    sheets = pd.read_excel(tmp_path / "c.xlsx", sheet_name=None)
+    assert list(sheets)[-1] == "payments" and sheets["flows"]["cases"].sum() == len(PAYABLE)
+
+
+def test_report_without_compare_still_requires_its_options(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "drgpay", "report", "--baseline", "b.csv"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "drgpay: error: report: the following arguments are required: --current, --output/-o"
+    )
+
+
+def test_a_hospital_called_total_keeps_its_own_row() -> None:
+    renamed = PAYABLE.assign(hospital_id=["total", "total", 7.0, None])
+    c = compare_groupers(renamed, "chs-drg-2.0", "chs-drg-3.0", old_policy=OLD_POLICY, new_policy=NEW_POLICY)
+    p = c.payments.set_index("hospital_id")
+    assert list(p.index) == ["(missing)", "7", "total (group)", "total"]
+    assert p.loc["total (group)", "new_payment"] == 28000.0 and p.loc["total", "new_payment"] == 34000.0

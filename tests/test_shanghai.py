@@ -4,7 +4,9 @@ list and split rules; each split kind of the source on a hand-checked record; en
 from __future__ import annotations
 
 import hashlib
+import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -14,13 +16,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import drgpay
-from drgpay.definitions import find_grouper
+from drgpay.definitions import DefinitionError, find_grouper
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 sys.path.insert(0, str(SCRIPTS))
 
 import build_common  # noqa: E402
 import shanghai_drg_20  # noqa: E402
+from test_build_chs_drg_30 import corrupted_copy, line_of, replace_line  # noqa: E402
 
 RAW = build_common.default_raw_dir()
 needs_raw = pytest.mark.skipif(
@@ -121,6 +124,60 @@ def test_new_technique_list_is_the_bureaus_to_add(tmp_path: Path) -> None:
     local = drgpay.load_grouper(folder)
     assert local.group(lung)["drg"].iloc[0] == "EB15_n"
     assert local.reference_group(lung)["drg"].iloc[0] == "EB15_n"
+
+
+DEATH_ROW = next(
+    x
+    for x in (find_grouper("shanghai-drg-2.0") / "drg.csv").read_text("utf-8").split("\n")
+    if x.endswith(",death")
+)
+
+
+@pytest.mark.parametrize(
+    ("table", "edit", "match", "column", "message"),
+    [
+        # an unknown split condition in Shanghai's drg.csv
+        (
+            "drg.csv",
+            replace_line(DEATH_ROW, DEATH_ROW + "ed"),
+            DEATH_ROW.__eq__,
+            "split",
+            "unknown split condition",
+        ),
+        # a list's only row removed: the DRG splitting by that prefix names a missing list
+        (
+            "drg_list.csv",
+            lambda lines: [x for x in lines if x != "RL1_92.3:procp,92.3"],
+            lambda x: x.startswith("RL1_92.3,"),
+            "split",
+            "'RL1_92.3:procp', not defined in drg_list",
+        ),
+        # a list row without a list name
+        (
+            "drg_list.csv",
+            replace_line("RL1_92.3:procp,92.3", ",92.3"),
+            "RL1_92.3:procp,92.3".__eq__,
+            "list",
+            "empty",
+        ),
+    ],
+)
+def test_corrupted_shanghai_table_fails_naming_file_line_and_column(
+    tmp_path: Path,
+    table: str,
+    edit: Callable[[list[str]], list[str]],
+    match: Callable[[str], bool],
+    column: str,
+    message: str,
+) -> None:
+    """Shanghai's own tables are checked on top of the national ones: the error names the variant's file, the
+    line and the column (the split's line in drg.csv when a list it names is missing)."""
+    folder = corrupted_copy("shanghai-drg-2.0", tmp_path / "shanghai-drg-2.0", table, edit)
+    where = "drg.csv" if column == "split" else table
+    line = line_of("shanghai-drg-2.0", where, match)
+    pattern = rf"shanghai-drg-2\.0.{re.escape(where)}, line {line}, column '{column}'.*{message}"
+    with pytest.raises(DefinitionError, match=pattern):
+        drgpay.load_grouper(folder)
 
 
 # -- engine == reference ----------------------------------------------------------------------------------------

@@ -3,6 +3,10 @@
 The main CLI calls :func:`register` with its ``add_subparsers()`` object; the parsed namespace carries
 ``func=run_report`` wrapped by :func:`drgpay.cli.explained`, which turns an error into one line on stderr and exit
 status 2. The workbook is written whole or not at all, and never over one of the inputs.
+
+``drgpay report compare ...`` is ``drgpay compare ...`` (grouper versions, :mod:`drgpay.cli_compare`), the
+spelling issue 15 names: ``compare`` is a subcommand of ``report``, so the period report's own required options are
+checked only when it runs (:func:`run_report`).
 """
 
 from __future__ import annotations
@@ -91,8 +95,17 @@ def build_report(
     return tables
 
 
+#: The period report's options that argparse cannot require (``report compare`` does not take them).
+_REQUIRED = (("baseline", "--baseline"), ("current", "--current"), ("output", "--output/-o"))
+
+
 def run_report(args: argparse.Namespace) -> int:
     """Run the ``report`` subcommand from parsed arguments; print what was written; return the exit code."""
+    missing = [flag for name, flag in _REQUIRED if getattr(args, name) is None]
+    if missing:
+        from drgpay.cli import usage_error
+
+        usage_error(f"report: the following arguments are required: {', '.join(missing)}")
     by = [c.strip() for c in str(args.by).split(",") if c.strip()]
     check_not_inputs([args.output], [args.baseline, args.current, args.applications])
     check_writable(workbook_path(args.output))
@@ -114,6 +127,7 @@ def run_report(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``report`` subcommand to an ``argparse`` subparsers object and return its parser."""
+    from drgpay import cli_compare
     from drgpay.cli import explained
 
     parser: argparse.ArgumentParser = subparsers.add_parser(
@@ -122,12 +136,13 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         description=(
             "Per-group cost deltas (cases, mean cost, change in yuan and percent, patient burden), case mix and "
             "efficiency indices, surplus/loss by case type and special-case statistics, one sheet per table. "
-            "Money is exact to 0.01 yuan, rounded half up."
+            "Money is exact to 0.01 yuan, rounded half up. 'drgpay report compare INPUT ...' compares two "
+            "grouper versions instead (the same as 'drgpay compare')."
         ),
     )
-    parser.add_argument("--baseline", required=True, help="baseline period cases (.csv or .parquet)")
-    parser.add_argument("--current", required=True, help="current period cases (.csv or .parquet)")
-    parser.add_argument("--output", "-o", required=True, help="Excel workbook to write (.xlsx)")
+    parser.add_argument("--baseline", help="baseline period cases (.csv or .parquet); required")
+    parser.add_argument("--current", help="current period cases (.csv or .parquet); required")
+    parser.add_argument("--output", "-o", help="Excel workbook to write (.xlsx); required")
     parser.add_argument("--by", default="drg", help="group column(s), comma separated (default: drg)")
     parser.add_argument(
         "--applications", default=None, help="special-case applications with a decision column (optional)"
@@ -139,4 +154,6 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "a byte-order mark); a file in another encoding is refused",
     )
     parser.set_defaults(func=explained(run_report))
+    versions = parser.add_subparsers(dest="report_command", metavar="{compare}")
+    cli_compare.register(versions)
     return parser

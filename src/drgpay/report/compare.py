@@ -1,15 +1,17 @@
 """What moving from one grouper version to another does to a year of cases: the flow of cases from each old DRG to
 each new DRG, case mix (CMI) and total weight on each side by hospital or department, the groups that split or
-merge, and the cases that change MDC.
+merge, the cases that change MDC and, with a payment policy for each side, the payment shift per hospital.
 
 Both sides group the same records; every record is counted once on each side (ungroupable and 歧义组 records
 included, under ``0000`` / ``xQY``), so the flows add up to the number of cases. Weights are the caller's (a
 grouper ships none): a mapping of DRG code to relative weight for each side; a DRG without a weight counts as a
-case without weight, outside the CMI.
+case without weight, outside the CMI. Payments are :func:`drgpay.pay` under each side's own policy, summed
+exactly in fen.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +19,11 @@ import attrs
 import numpy as np
 import pandas as pd
 
-from drgpay.report._frames import TOTAL, as_columns, check_frame
+from drgpay.money import fen_to_yuan, to_fen
+from drgpay.payment.policy import DipPolicy, DrgPolicy
+from drgpay.report._exact import PCT_PLACES, as_float, pct_hundredths
+from drgpay.report._frames import MISSING, TOTAL, as_columns, check_frame
+from drgpay.report.tables import report_key
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -25,6 +31,10 @@ if TYPE_CHECKING:
 __all__ = ["GrouperComparison", "compare_groupers", "plot_flows"]
 
 Weights = Mapping[str, float] | pd.Series
+#: A payment policy, or the path of one for :func:`drgpay.load_policy`.
+PolicyLike = DrgPolicy | DipPolicy | str | os.PathLike[str]
+#: Grouping columns that :func:`drgpay.pay` reads (the DRG code, or the DIP group, with status and grouper).
+_PAY_COLUMNS = ("drg", "dip_group", "status", "reason", "grouper")
 #: Decimal places of CMI and weights in the tables (weights are published with 4).
 PLACES = 4
 
@@ -43,11 +53,14 @@ class GrouperComparison:
     splits: pd.DataFrame  # old DRGs whose cases go to two or more new DRGs
     merges: pd.DataFrame  # new DRGs that receive cases of two or more old DRGs
     mdc_changes: pd.DataFrame  # old_mdc, new_mdc, cases, for the records whose MDC changes
-    groups: pd.DataFrame  # per record: old and new mdc / drg / weight (same index as the cases)
+    groups: pd.DataFrame  # per record: old and new mdc / drg / weight (and payment) (same index as the cases)
+    #: per hospital, then ``total``: cases, paid cases, payment and fund payment on each side, change, change %
+    #: (empty unless both policies are given)
+    payments: pd.DataFrame = attrs.field(factory=pd.DataFrame)
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        """The tables by sheet name, for :func:`drgpay.report.write_excel`."""
-        return {
+        """The tables by sheet name, for :func:`drgpay.report.write_excel` (``payments`` when computed)."""
+        tables = {
             "summary": self.summary,
             "flows": self.flows,
             "by_group": self.by_group,
@@ -55,13 +68,75 @@ class GrouperComparison:
             "merges": self.merges,
             "mdc_changes": self.mdc_changes,
         }
+        return tables | ({"payments": self.payments} if not self.payments.empty else {})
 
 
 def _grouped(grouper: Any, cases: pd.DataFrame, columns: Mapping[str, str] | None) -> pd.DataFrame:
+    """The grouping output of ``cases`` (``mdc``, ``drg``, ``status`` and what :func:`drgpay.pay` reads)."""
     import drgpay
 
     g = drgpay.load_grouper(grouper) if isinstance(grouper, str) else grouper
-    return g.group(cases, columns=columns)[["mdc", "drg", "status"]]
+    out = g.group(cases, columns=columns)
+    return out[["mdc", *(c for c in _PAY_COLUMNS if c in out.columns)]]
+
+
+def _paid(cases: pd.DataFrame, grouped: pd.DataFrame, policy: PolicyLike) -> pd.DataFrame:
+    """:func:`drgpay.pay` of ``cases`` under ``policy`` with this side's grouping (result columns of the cases
+    replaced by the grouping's), as ``payment`` and ``fund`` in fen and a ``paid`` flag (unpaid rows: 0 fen)."""
+    import drgpay
+
+    chosen = policy if isinstance(policy, DrgPolicy | DipPolicy) else drgpay.load_policy(policy)
+    own = cases.drop(columns=[c for c in grouped.columns if c in cases.columns])
+    with_groups = own.assign(**{c: grouped[c].to_numpy() for c in grouped.columns if c != "mdc"})
+    out = drgpay.pay(with_groups, chosen)
+    paid = out["standard"].notna().to_numpy()
+    fen = {name: np.zeros(len(out), dtype=np.int64) for name in ("payment", "fund")}
+    for name, column in (("payment", "standard"), ("fund", "fund_payment")):
+        values = out[column].to_numpy(dtype="float64", na_value=np.nan)
+        fen[name][paid] = to_fen(values[paid])
+    return pd.DataFrame({"paid": paid, **fen}, index=cases.index)
+
+
+def _payments(cases: pd.DataFrame, old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """Per hospital, then ``total``: cases, paid cases, payment (standard) and fund payment on each side in yuan,
+    the change and the change in percent of the old payment (2 places, half up), all summed exactly in fen.
+    Hospitals are keyed as the period report keys them (:func:`drgpay.report.tables.report_key`)."""
+    hospital = report_key(cases["hospital_id"]).fillna(MISSING).to_numpy(dtype=object)  # never ``total``
+    parts = pd.DataFrame(
+        {
+            "hospital_id": hospital,
+            "cases": 1,
+            **{
+                f"{side}_{k}": frame[k].to_numpy()
+                for side, frame in (("old", old), ("new", new))
+                for k in frame
+            },
+        }
+    )
+    sums = parts.groupby("hospital_id", sort=True).sum()
+    sums.loc[TOTAL] = sums.sum()
+    rows = []
+    for key, s in sums.astype("int64").iterrows():
+        change, fund_change = s["new_payment"] - s["old_payment"], s["new_fund"] - s["old_fund"]
+        rows.append(
+            {
+                "hospital_id": key,
+                "cases": s["cases"],
+                "old_paid_cases": s["old_paid"],
+                "new_paid_cases": s["new_paid"],
+                "old_payment": s["old_payment"],
+                "new_payment": s["new_payment"],
+                "payment_change": change,
+                "payment_change_pct": as_float(pct_hundredths(change, s["old_payment"]), PCT_PLACES),
+                "old_fund_payment": s["old_fund"],
+                "new_fund_payment": s["new_fund"],
+                "fund_payment_change": fund_change,
+            }
+        )
+    out = pd.DataFrame(rows)
+    money = [c for c in out.columns if c.endswith(("payment", "change"))]
+    out[money] = fen_to_yuan(out[money].to_numpy(dtype="int64"))
+    return out
 
 
 def _text(values: pd.Series) -> pd.Series:
@@ -160,6 +235,8 @@ def compare_groupers(
     weights: Mapping[str, Weights] | tuple[Weights | None, Weights | None] | None = None,
     by: str | Sequence[str] | None = None,
     columns: Mapping[str, str] | None = None,
+    old_policy: PolicyLike | None = None,
+    new_policy: PolicyLike | None = None,
 ) -> GrouperComparison:
     """Group ``cases`` with ``old`` and ``new`` (grouper ids or loaded groupers) and compare the results.
 
@@ -167,8 +244,18 @@ def compare_groupers(
     without them the CMI columns are empty. ``by`` names the columns of ``cases`` to break CMI and weight down
     by (default: ``hospital_id`` and ``department`` where present). ``columns`` maps export headers as for
     :meth:`drgpay.Grouper.group`.
+
+    With ``old_policy`` and ``new_policy`` (policies or policy paths, each naming its side's grouper), each side
+    is paid with :func:`drgpay.pay` under its own policy and :attr:`GrouperComparison.payments` holds the
+    payment shift per hospital (the cases then need the columns ``pay`` reads: ``hospital_id``,
+    ``total_cost``, ``discharge_date``, ...). ``pay``'s errors (a policy for another grouper, a case outside
+    the policy's dates, unreadable amounts) are raised as they are.
     """
     frame = check_frame(cases, "cases")
+    if (old_policy is None) != (new_policy is None):
+        raise ValueError(
+            "the payment shift needs a policy for each side: give both old_policy and new_policy"
+        )
     old_id = old if isinstance(old, str) else old.id
     new_id = new if isinstance(new, str) else new.id
     if isinstance(weights, tuple):
@@ -192,6 +279,16 @@ def compare_groupers(
         },
         index=frame.index,
     )
+    payments = pd.DataFrame()
+    if old_policy is not None and new_policy is not None:
+        if "hospital_id" not in frame.columns:
+            raise ValueError("cases have no column 'hospital_id' to show the payment shift by")
+        old_paid, new_paid = _paid(frame, a, old_policy), _paid(frame, b, new_policy)
+        payments = _payments(frame, old_paid, new_paid)
+        for side, paid in (("old", old_paid), ("new", new_paid)):
+            groups[f"{side}_payment"] = np.where(
+                paid["paid"], fen_to_yuan(paid["payment"].to_numpy()), np.nan
+            )
     summary = pd.DataFrame(
         [_side(old_id, a, groups["old_weight"].to_numpy()), _side(new_id, b, groups["new_weight"].to_numpy())]
     )
@@ -219,6 +316,7 @@ def compare_groupers(
         merges=_fan(flows, "new_drg", "old_drg", "old_drgs"),
         mdc_changes=mdc_changes,
         groups=groups,
+        payments=payments,
     )
 
 
