@@ -41,6 +41,7 @@ PLUGINS = (
     "drgpay.cli_dip",
     "drgpay.cli_serve",
     "drgpay.cli_compare",
+    "drgpay.cli_settle",
 )
 #: Subcommands defined here; the plugins add the others.
 CORE_COMMANDS = ("group", "groupers", "explain")

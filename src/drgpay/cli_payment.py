@@ -96,19 +96,6 @@ def pay_file(
     return result
 
 
-def _summary(paid: pd.DataFrame) -> pd.DataFrame:
-    grouped = paid.groupby("case_type", observed=False)
-    out = pd.DataFrame(
-        {
-            "cases": grouped.size(),
-            "standard": grouped["standard"].sum(min_count=1).round(2),
-            "fund_payment": grouped["fund_payment"].sum(min_count=1).round(2),
-            "patient_payment": grouped["patient_payment"].sum(min_count=1).round(2),
-        }
-    )
-    return out[out["cases"] > 0]
-
-
 def _year_weights(text: str | None, history: pd.DataFrame, year: str | None) -> dict[str, str] | None:
     """``2021=1,2022=2,2023=7`` or ``1:2:7`` (in increasing year order)."""
     if not text:
@@ -211,12 +198,9 @@ def run_pay(args: argparse.Namespace) -> int:
     for path in (args.grouped, args.special):
         if path is not None:
             _check_case_file(path)
-    result = pay_file(args.grouped, args.policy, output=args.output, special=args.special)
-    if args.output is None:
-        print(_summary(result).to_string())
-    else:
-        print(f"paid {len(result)} cases → {args.output}")
-    return 0
+    from drgpay.cli_settle import run_pay_stream  # chunks in, chunks out (whole-year checks first)
+
+    return run_pay_stream(args)
 
 
 def run_calibrate(args: argparse.Namespace) -> int:

@@ -24,6 +24,9 @@ Needs the ``dask`` extra: ``pip install 'drgpay[dask]'``. Typical use::
     cases = drgpay.dask.group(ddf, grouper="chs-drg-2.0", keep=True)   # input columns + mdc … grouper
     paid = drgpay.dask.pay(cases, drgpay.load_policy("policies/city-2025"))
     paid.to_parquet("paid/2024/")
+
+    # or group and pay in one task per partition, as `drgpay settle` does per chunk
+    settled = drgpay.dask.settle(ddf, drgpay.load_policy("policies/city-2025"))   # input + grouping + payment
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ from drgpay.parallel import (
     shipped_loads,
 )
 
-__all__ = ["group", "pay", "worker_loads"]
+__all__ = ["group", "pay", "settle", "worker_loads"]
 
 INSTALL_HINT = "drgpay.dask needs Dask: pip install 'drgpay[dask]' (dask[dataframe] and distributed)"
 
@@ -185,6 +188,31 @@ def pay(ddf: Any, policy: Any) -> Any:
     meta = pay_frame(ddf._meta, policy)  # raises here, before any work, for missing columns or a bad policy
     shipped = ship_policy(policy)
     return ddf.map_partitions(_pay_partition, _handle(dask, shipped, "policy"), meta=meta, token="drgpay-pay")
+
+
+def settle(
+    ddf: Any,
+    policy: Any,
+    *,
+    grouper: str | Path | Any = None,
+    catalog: Any = None,
+    columns: Mapping[str, str] | None = None,
+    errors: Literal["flag", "raise"] = "flag",
+    keep: bool | Sequence[str] = True,
+) -> Any:
+    """Group and pay every row of ``ddf`` in one task per partition: the chunk function of ``drgpay settle``
+    (:class:`drgpay.payment.settle.Settler`), so a partition's rows come out as the CLI's chunks do.
+
+    Returns a lazy Dask DataFrame with ``ddf``'s index and divisions: the ``keep`` input columns (default all;
+    ``False`` none), the grouping columns, then the payment columns (a payment column named like an input column
+    is suffixed ``_payment``, as ``drgpay pay`` writes it). ``grouper`` defaults to the policy's; payment reads its
+    input columns through the same aliases and ``columns=`` as grouping. 特例单议 applications are not taken here
+    (their checks span all rows): apply them afterwards with :func:`drgpay.payment.apply_special_cases`.
+    """
+    from drgpay.payment.settle import Settler
+
+    chosen = grouper if grouper is not None else (getattr(policy, "grouper", None) or DEFAULT_GROUPER)
+    return group(ddf, Settler(chosen, policy, catalog=catalog), columns=columns, errors=errors, keep=keep)
 
 
 def worker_loads() -> dict[str, int]:

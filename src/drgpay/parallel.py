@@ -52,6 +52,8 @@ __all__ = [
     "group_chunks",
     "group_file",
     "group_with",
+    "kept_input_columns",
+    "map_file",
     "resolve_workers",
     "ship_grouper",
     "ship_policy",
@@ -489,3 +491,113 @@ def _kept_columns(
             stacklevel=3,
         )
     return [c for c in kept if c not in result.columns]
+
+
+def map_file(
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str] | None,
+    mapper: Any,
+    *,
+    workers: int | None = 1,
+    chunk_rows: int | None = None,
+    columns: Mapping[str, str] | None = None,
+    errors: Literal["flag", "raise"] = "flag",
+    keep: Callable[[pd.DataFrame, pd.DataFrame], list[Any]] | None = None,
+    max_pending: int | None = None,
+    on_chunk: Callable[[pd.DataFrame, pd.DataFrame], object] | None = None,
+    before_commit: Callable[[], object] | None = None,
+    select: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+    sheet: str | None = None,
+    **options: Any,
+) -> int:
+    """The streaming pipeline of :func:`group_file` for any chunk function: returns the number of rows.
+
+    ``mapper`` is a grouper or any object with a ``group(frame, columns=…, errors=…, **options)`` method returning
+    result columns for the rows of ``frame`` (:class:`drgpay.payment.settle.Settler` groups and pays;
+    :class:`drgpay.payment.settle.ChunkPayer` pays grouped cases), shipped to ``workers`` processes once, as a
+    grouper is (see :func:`group_chunks`). Chunks are read with :func:`drgpay._inputs.read_input_chunks` and
+    numbered across the file (each chunk's index continues the previous one's, as a whole-file read numbers its
+    rows, so an error names the rows of the file). ``keep(first_chunk, first_result)`` chooses the input columns
+    written before the results (default: all). ``on_chunk(chunk, result)`` runs after each chunk, in order;
+    ``before_commit()`` after the last one, before the output is renamed into place: an error it raises (a check
+    that needs every chunk) leaves no output, as any other error. ``select(chunk)`` keeps only the columns a
+    pass needs, as each chunk is read (before it is shipped or mapped). An input without records raises
+    :class:`EmptyInputError`.
+    """
+    kind = None if output is None else output_format(output)  # refuse .xlsx, .json … before reading
+    rows = 0
+    writer: BackgroundWriter | None = None
+    kept: list[Any] = []
+    with contextlib.ExitStack() as stack:  # closed in reverse: workers and reader stop before the output goes
+        target = None if output is None else stack.enter_context(atomic_path(output))
+        rows_per_chunk = chunk_rows or default_chunk_rows(workers)
+        ramp = rows_per_chunk // RAMP_SHARE if resolve_workers(workers) == 1 else None
+        read = _numbered(
+            read_input_chunks(source, rows_per_chunk, ramp_rows=ramp, sheet=sheet, columns=columns), select
+        )
+        chunks = stack.enter_context(contextlib.closing(prefetch(read) if ramp is not None else read))
+        pairs = stack.enter_context(
+            contextlib.closing(
+                group_chunks(
+                    chunks,
+                    mapper,
+                    workers=workers,
+                    columns=columns,
+                    errors=errors,
+                    max_pending=max_pending,
+                    **options,
+                )
+            )
+        )
+        try:
+            for chunk, result in pairs:
+                rows += len(chunk)
+                if on_chunk is not None:
+                    on_chunk(chunk, result)
+                if target is not None:
+                    if writer is None:
+                        writer = BackgroundWriter(ResultWriter(target, statistics=result.columns, kind=kind))
+                        kept = list(chunk.columns) if keep is None else keep(chunk, result)
+                    writer.write((chunk[kept], result) if kept else result)
+                del chunk, result
+            if rows and before_commit is not None:
+                before_commit()
+        except BaseException:
+            if writer is not None:
+                with contextlib.suppress(BaseException):
+                    writer.close()
+            raise
+        if writer is not None:
+            writer.close()
+        if rows == 0:
+            raise EmptyInputError(f"{source} has no records")
+    return rows
+
+
+def _numbered(
+    chunks: Iterable[pd.DataFrame], select: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+) -> Generator[pd.DataFrame, None, None]:
+    """Chunks whose index continues from one to the next (0, 1, … over the whole file), reduced by ``select``."""
+    start = 0
+    source = iter(chunks)
+    try:
+        for chunk in source:
+            chunk.index = pd.RangeIndex(start, start + len(chunk))
+            start += len(chunk)
+            yield chunk if select is None else select(chunk)
+    finally:
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
+
+
+def kept_input_columns(
+    chunk: pd.DataFrame,
+    result: pd.DataFrame,
+    columns: Mapping[str, str] | None = None,
+    only_results: bool = False,
+) -> list[Any]:
+    """The input columns :func:`group_file` writes before its results (all, or the case id only for
+    ``only_results``; those a result column replaces left out, with a warning): for other pipelines that must
+    write what ``drgpay group`` writes."""
+    return _kept_columns(chunk, result, columns, only_results)

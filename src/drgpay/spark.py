@@ -17,6 +17,7 @@ PySpark is not a dependency of drgpay; bring your own (``pyspark>=3.4``, Java 17
     sdf = spark.read.parquet("exports/2024/")
     grouped = drgpay.spark.group(sdf, grouper="chs-drg-2.0")            # input columns + mdc … grouper
     paid = drgpay.spark.pay(grouped, drgpay.load_policy("policies/city-2025"), keep=["case_id"])
+    settled = drgpay.spark.settle(sdf, drgpay.load_policy("policies/city-2025"))   # group + pay per batch
 
 Or with your own ``mapInPandas`` / ``applyInPandas`` call (see ``docs/scaling.md``).
 """
@@ -33,7 +34,7 @@ import pandas as pd
 from drgpay.api import DEFAULT_GROUPER
 from drgpay.parallel import Shipped, beside_input, check_kept, group_with, ship_grouper, ship_policy
 
-__all__ = ["group", "group_batches", "pay", "pay_batches", "spark_schema"]
+__all__ = ["group", "group_batches", "pay", "pay_batches", "settle", "spark_schema"]
 
 INSTALL_HINT = "drgpay.spark needs PySpark (pip install pyspark) and a Java runtime"
 
@@ -154,3 +155,24 @@ def pay(sdf: Any, policy: Any, *, keep: Sequence[str] | None = None) -> Any:
     meta = pay_frame(_empty(sdf.schema), policy)
     schema = spark_schema(sdf.schema, keep, meta)
     return sdf.mapInPandas(functools.partial(pay_batches, shipped=shipped, keep=keep), schema)
+
+
+def settle(
+    sdf: Any,
+    policy: Any,
+    *,
+    grouper: str | Path | Any = None,
+    catalog: Any = None,
+    keep: Sequence[str] | None = None,
+    columns: Mapping[str, str] | None = None,
+    errors: Literal["flag", "raise"] = "flag",
+) -> Any:
+    """Group and pay a Spark DataFrame in one ``mapInPandas`` pass: the chunk function of ``drgpay settle``
+    (:class:`drgpay.payment.settle.Settler`) on each batch; the ``keep`` input columns (default all), the grouping
+    columns, then the payment columns, as strings where pandas has categoricals. ``grouper`` defaults to the
+    policy's. 特例单议 applications are applied afterwards (:func:`drgpay.payment.apply_special_cases`)."""
+    _require_spark(sdf)
+    from drgpay.payment.settle import Settler
+
+    chosen = grouper if grouper is not None else (getattr(policy, "grouper", None) or DEFAULT_GROUPER)
+    return group(sdf, Settler(chosen, policy, catalog=catalog), keep=keep, columns=columns, errors=errors)

@@ -38,7 +38,16 @@ from drgpay.payment.keys import normalize_many
 from drgpay.payment.policy import CASE_TYPES, CaseRule, DipPolicy, DrgPolicy, FallbackRule
 from drgpay.schema import DateFormatError, parse_dates, parse_numeric_column
 
-__all__ = ["STATUSES", "Tracer", "Work", "check_dates", "finish", "prepare"]
+__all__ = [
+    "STATUSES",
+    "Tracer",
+    "Work",
+    "check_dates",
+    "finish",
+    "per_diem_reasons",
+    "per_diem_share",
+    "prepare",
+]
 
 STATUSES = ("grouped", "ambiguous", "ungroupable", "invalid")
 _QY = re.compile(r"^[A-Z]QY$")
@@ -521,18 +530,26 @@ def unpaid_stage(
 def per_diem_share(
     los: np.ndarray, mean_los: Sequence[Decimal | None], of: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """min(1, LOS / mean LOS) of each row, exact (numerators, denominators), and whether the row has a mean LOS.
+    """min(1, LOS / mean LOS) of each row, exact (numerators, denominators), and whether it is known: the row has
+    a LOS and its group a mean LOS.
 
     ``mean_los`` holds one value per group (None or not positive: none) and ``of`` each row's group; a LOS is
-    read as its shortest decimal, once per distinct value.
+    read as its shortest decimal, once per distinct value. A row without a LOS (NaN) gets share 1 and is not
+    known (see :func:`per_diem_reasons`).
     """
     usable = [m if m is not None and m > 0 else None for m in mean_los]
-    known = np.array([m is not None for m in usable], dtype=bool)[of]
+    known = np.array([m is not None for m in usable], dtype=bool)[of] & ~np.isnan(los)
     m_num, m_den = (part[of] for part in fraction_arrays([m or 1 for m in usable]))
-    day_of, days = pd.factorize(los)
+    day_of, days = pd.factorize(np.where(np.isnan(los), 0.0, los))
     l_num, l_den = (part[day_of] for part in fraction_arrays([dec(float(x)) for x in days]))
-    whole = l_num * m_den >= l_den * m_num  # at or beyond the mean: the full amount
+    whole = (l_num * m_den >= l_den * m_num) | np.isnan(los)  # at or beyond the mean: the full amount
     return np.where(whole, 1, l_num * m_den), np.where(whole, 1, l_den * m_num), known
+
+
+def per_diem_reasons(rule: str, los: np.ndarray) -> np.ndarray:
+    """The reason of per-diem rows that cannot be paid: ``rule:<name>;missing_los`` for a row without a LOS (a
+    per-diem rule that names no LOS bounds matches it), else ``rule:<name>;no_mean_los`` (the group has none)."""
+    return np.where(np.isnan(los), f"rule:{rule};missing_los", f"rule:{rule};no_mean_los").astype(object)
 
 
 def high_bounds(t_num: np.ndarray, t_den: np.ndarray, inclusive: bool) -> np.ndarray:

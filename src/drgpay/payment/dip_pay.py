@@ -16,9 +16,10 @@ standard is points × point value × coefficient, exact, rounded once to the fen
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -123,7 +124,8 @@ def _rule_points(
     """A case rule that scales points, for rows ``idx`` of combinations ``combo`` (``groups``, ``points`` and
     ``unit`` are per combination): ``standard_ratio`` (points × ratio) or ``per_diem`` (points × min(1, LOS /
     the group's mean LOS)), exact, rounded once to the policy's places; the standard is those points × the
-    unit price, rounded once to the fen. A group without a mean LOS excludes the row from per diem."""
+    unit price, rounded once to the fen. A row without a LOS, or whose group has no mean LOS, is excluded from per
+    diem."""
     places = policy.points_places
     p_num, p_den = (part[combo] for part in points)
     if rule.method == "standard_ratio":
@@ -140,7 +142,76 @@ def _rule_points(
     w.std[idx[paid]] = _points_times_unit(scaled[paid], unit, combo[paid], places)
     w.std_ok[idx[paid]] = True
     w.case_type[idx[~paid]] = "excluded"
-    w.reason[idx[~paid]] = f"rule:{rule.name};no_mean_los"
+    w.reason[idx[~paid]] = eng.per_diem_reasons(rule.name, w.los[idx[~paid]])
+
+
+def point_price(policy: DipPolicy, pv_id: int, coef: tuple[Decimal, str] | None) -> tuple[Decimal, str] | str:
+    """Point value ``pv_id`` (-1: none) × coefficient ``coef`` (None: none), with a description, or the reason a
+    case has no unit price (``no_point_value``, ``no_coefficient``)."""
+    if pv_id < 0:
+        return "no_point_value"
+    if coef is None:
+        return "no_coefficient"
+    pv = policy.point_values[pv_id]
+    text = f"point value {pv.value} ({policy.point_value_kind}) × coefficient {coef[0]} ({coef[1]})"
+    return pv.value * coef[0], text
+
+
+class Combinations:
+    """Score, unit price, points, standard, deviation basis and cost bounds of every distinct (group, point
+    value, coefficient, auxiliary coefficient) combination: Decimal arithmetic once per combination, and the
+    exact fractions (numerators, denominators) the row-wise arithmetic needs.
+
+    Raises :class:`PolicyError` when a deviation band is on and a combination's group has no mean cost.
+    """
+
+    def __init__(
+        self,
+        policy: DipPolicy,
+        combos: Sequence[tuple[Any, ...]],
+        coefs: list[tuple[Decimal, str] | None],
+        aux_values: list[Decimal],
+    ) -> None:
+        places = policy.points_places
+        k = len(combos)
+        self.score: list[Decimal] = [Decimal(0)] * k
+        self.unit: list[Decimal] = [Decimal(0)] * k
+        self.basis: list[Decimal | None] = [None] * k
+        self.points: list[Decimal] = [Decimal(0)] * k
+        self.standard = np.zeros(k, dtype="int64")
+        missing_mean: set[str] = set()
+        for c, (code_obj, pv, cid, aid) in enumerate(combos):
+            code = str(code_obj)
+            group = policy.scores[code]
+            assert group.score is not None
+            coef = coefs[int(cid)]
+            assert coef is not None
+            score = group.score * aux_values[int(aid)]
+            unit = policy.point_values[int(pv)].value * coef[0]
+            self.score[c], self.unit[c] = score, unit
+            self.points[c] = round_half_up(score, places)
+            self.standard[c] = round_fen(self.points[c] * unit)
+            if policy.low is None and policy.high is None:
+                continue
+            if group.mean_cost is None or group.mean_cost <= 0:
+                missing_mean.add(code)
+                continue
+            self.basis[c] = group.mean_cost * (
+                coef[0] if policy.deviation_basis == "mean_cost_x_level" else 1
+            )
+        if missing_mean:
+            raise PolicyError(
+                f"policy {policy.name!r}: the deviation rule needs each group's mean_cost; missing for "
+                f"{', '.join(sorted(missing_mean))}"
+            )
+        # per combination, as exact fractions for the row-wise arithmetic
+        self.exact_score, self.exact_unit, self.exact_points = (
+            fraction_arrays(v) for v in (self.score, self.unit, self.points)
+        )
+        self.exact_basis = fraction_arrays([b if b is not None else 1 for b in self.basis])
+        self.high_bound = _band_bounds(policy.high, self.exact_basis, eng.high_bounds, np.iinfo("int64").max)
+        self.low_bound = _band_bounds(policy.low, self.exact_basis, eng.low_bounds, np.iinfo("int64").min)
+        self.points_float = np.array([float(x) for x in self.points])
 
 
 def pay_dip(cases: pd.DataFrame, policy: DipPolicy, tracer: Tracer | None = None) -> pd.DataFrame:
@@ -174,14 +245,7 @@ def pay_dip(cases: pd.DataFrame, policy: DipPolicy, tracer: Tracer | None = None
     aux_id, aux_values = _aux(cases)
 
     def unit_price(i: int) -> tuple[Decimal, str] | str:
-        if pv_id[i] < 0:
-            return "no_point_value"
-        coef = coefs[int(coef_id[i])]
-        if coef is None:
-            return "no_coefficient"
-        pv = policy.point_values[int(pv_id[i])]
-        text = f"point value {pv.value} ({policy.point_value_kind}) × coefficient {coef[0]} ({coef[1]})"
-        return pv.value * coef[0], text
+        return point_price(policy, int(pv_id[i]), coefs[int(coef_id[i])])
 
     def table_score(code: str) -> Decimal | None:
         s = policy.scores.get(code)
@@ -203,41 +267,21 @@ def pay_dip(cases: pd.DataFrame, policy: DipPolicy, tracer: Tracer | None = None
     if not len(rows):
         return eng.finish(eng.split_and_finish(w, policy, "points"), policy)
     inverse, combos = eng.factorize_rows(w.group[rows], pv_id[rows], coef_id[rows], aux_id[rows])
-    k = len(combos)
-    score_c: list[Decimal] = [Decimal(0)] * k
-    unit_c: list[Decimal] = [Decimal(0)] * k
-    basis_c: list[Decimal | None] = [None] * k
-    points_c: list[Decimal] = [Decimal(0)] * k
-    std_c = np.zeros(k, dtype="int64")
-    missing_mean: set[str] = set()
-    for c, (code_obj, pv, cid, aid) in enumerate(combos):
-        code = str(code_obj)
-        group = policy.scores[code]
-        assert group.score is not None
-        coef = coefs[int(cid)]
-        assert coef is not None
-        score = group.score * aux_values[int(aid)]
-        unit = policy.point_values[int(pv)].value * coef[0]
-        score_c[c], unit_c[c] = score, unit
-        points_c[c] = round_half_up(score, places)
-        std_c[c] = round_fen(points_c[c] * unit)
-        if policy.low is None and policy.high is None:
-            continue
-        if group.mean_cost is None or group.mean_cost <= 0:
-            missing_mean.add(code)
-            continue
-        basis_c[c] = group.mean_cost * (coef[0] if policy.deviation_basis == "mean_cost_x_level" else 1)
-    if missing_mean:
-        raise PolicyError(
-            f"policy {policy.name!r}: the deviation rule needs each group's mean_cost; missing for "
-            f"{', '.join(sorted(missing_mean))}"
-        )
-    # per combination, as exact fractions for the row-wise arithmetic below
-    exact_score, exact_unit, exact_points = (fraction_arrays(v) for v in (score_c, unit_c, points_c))
-    exact_basis = fraction_arrays([b if b is not None else 1 for b in basis_c])
-    hi_c = _band_bounds(policy.high, exact_basis, eng.high_bounds, np.iinfo("int64").max)
-    lo_c = _band_bounds(policy.low, exact_basis, eng.low_bounds, np.iinfo("int64").min)
-    points_f = np.array([float(x) for x in points_c])
+    values = Combinations(policy, combos, coefs, aux_values)
+    score_c, unit_c, basis_c, points_c, std_c = (
+        values.score,
+        values.unit,
+        values.basis,
+        values.points,
+        values.standard,
+    )
+    exact_score, exact_unit, exact_points, exact_basis = (
+        values.exact_score,
+        values.exact_unit,
+        values.exact_points,
+        values.exact_basis,
+    )
+    hi_c, lo_c, points_f = values.high_bound, values.low_bound, values.points_float
     w.amount[rows] = points_f[inverse]
     traced = w.tracer is not None and rows[0] == 0
     if traced:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -65,6 +65,14 @@ def _published(policy: DrgPolicy, code: str, ins: str, level: str) -> tuple[Deci
     return None
 
 
+class FactorTables(Protocol):
+    """What :class:`_Standards` reads of a run's factors: the coefficients and the published standards, indexed
+    by the ids the combinations hold."""
+
+    coefs: list[tuple[Decimal, str] | None]
+    std_values: list[tuple[Decimal, str]]
+
+
 class _Factors:
     """Base rate, coefficient and published standard of every row, resolved once per distinct key."""
 
@@ -97,17 +105,23 @@ class _Factors:
 
     def unit_price(self, i: int) -> tuple[Decimal, str] | str:
         """Base rate × coefficient for row ``i`` (exact), with a description, or a reason it has none."""
-        k = int(self.rate_id[i])
-        if k < 0:
-            return "no_base_rate"
-        coef = self.coefs[int(self.coef_id[i])]
-        if coef is None:
-            return "no_coefficient"
-        rate = self.policy.base_rates[k]
-        return rate.rate * coef[0], (
-            f"base rate {rate.rate} (insurance {rate.insurance_type}, level {rate.hospital_level}) × "
-            f"coefficient {coef[0]} ({coef[1]})"
-        )
+        return unit_price(self.policy, int(self.rate_id[i]), self.coefs[int(self.coef_id[i])])
+
+
+def unit_price(
+    policy: DrgPolicy, rate_id: int, coef: tuple[Decimal, str] | None
+) -> tuple[Decimal, str] | str:
+    """Base rate ``rate_id`` (-1: none) × coefficient ``coef`` (None: none), with a description, or the reason a
+    case has no unit price (``no_base_rate``, ``no_coefficient``)."""
+    if rate_id < 0:
+        return "no_base_rate"
+    if coef is None:
+        return "no_coefficient"
+    rate = policy.base_rates[rate_id]
+    return rate.rate * coef[0], (
+        f"base rate {rate.rate} (insurance {rate.insurance_type}, level {rate.hospital_level}) × "
+        f"coefficient {coef[0]} ({coef[1]})"
+    )
 
 
 def _threshold(
@@ -120,7 +134,7 @@ def _threshold(
 
 def _per_diem(w: eng.Work, policy: DrgPolicy, rule: str, idx: np.ndarray, standard: np.ndarray) -> None:
     """Per diem for rows ``idx``: group standard × min(1, LOS / the group's mean LOS), exact, rounded once to the
-    fen; rows whose group has no mean LOS are excluded."""
+    fen; rows without a LOS, or whose group has no mean LOS, are excluded."""
     group_of, codes = pd.factorize(w.group[idx])
     means = [gw.mean_los if (gw := policy.weights.get(str(code))) is not None else None for code in codes]
     s_num, s_den, paid = eng.per_diem_share(w.los[idx], means, group_of)
@@ -128,7 +142,7 @@ def _per_diem(w: eng.Work, policy: DrgPolicy, rule: str, idx: np.ndarray, standa
     w.std[idx[paid]] = fen[paid]
     w.std_ok[idx[paid]] = True
     w.case_type[idx[~paid]] = "excluded"
-    w.reason[idx[~paid]] = f"rule:{rule};no_mean_los"
+    w.reason[idx[~paid]] = eng.per_diem_reasons(rule, w.los[idx[~paid]])
 
 
 class _Standards:
@@ -141,7 +155,7 @@ class _Standards:
     no outlier rule get bounds no cost reaches.
     """
 
-    def __init__(self, policy: DrgPolicy, f: _Factors, combos: list[tuple[Any, ...]]) -> None:
+    def __init__(self, policy: DrgPolicy, f: FactorTables, combos: list[tuple[Any, ...]]) -> None:
         self.policy, self.factors, self.combos = policy, f, combos
         k = len(combos)
         codes = np.array([str(c[0]) for c in combos], dtype=object)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from drgpay.payment._engine import Tracer
+from drgpay.payment._fast import pay_fast
 from drgpay.payment.dip_pay import pay_dip
 from drgpay.payment.drg_pay import pay_drg
 from drgpay.payment.grouping import check_grouper
@@ -40,15 +41,20 @@ def pay(
     an empty ``status``) are paid by the policy's ``invalid`` rule (default: not paid), ``payment_reason``
     ``invalid:<what>``. DRG codes are matched in upper case. Approved 特例单议 applications in
     ``special_cases`` override their cases (see :func:`apply_special_cases`).
+
+    Amounts are computed on integer codes and int64 fen (``drgpay.payment._fast``), equal row for row to the exact
+    reference path (``drg_pay.pay_drg``, ``dip_pay.pay_dip``), which :func:`explain_payment` traces; rows whose
+    numbers do not fit 64 bits are computed with Python integers, never overflowing silently.
     """
-    if isinstance(policy, DrgPolicy | DipPolicy):
-        check_grouper(cases, policy)
-    if isinstance(policy, DrgPolicy):
-        out = pay_drg(cases, policy, _tracer)
-    elif isinstance(policy, DipPolicy):
-        out = pay_dip(cases, policy, _tracer)
-    else:
+    if not isinstance(policy, DrgPolicy | DipPolicy):
         raise TypeError(f"policy must be a DrgPolicy or DipPolicy, got {type(policy).__name__}")
+    check_grouper(cases, policy)
+    if _tracer is None:
+        out = pay_fast(cases, policy)
+    elif isinstance(policy, DrgPolicy):  # the exact reference path, which traces its steps
+        out = pay_drg(cases, policy, _tracer)
+    else:
+        out = pay_dip(cases, policy, _tracer)
     if special_cases is not None:
         from drgpay.payment.special import apply_special_cases
 
