@@ -409,7 +409,8 @@ def group_file(
     """Group a CSV, Parquet or Excel file chunk by chunk into ``output`` (CSV, TSV or Parquet by its suffix; None:
     no output), in input order; returns ``{"rows": n, "status": {status: count}, "reason": {reason: count}}``.
 
-    The streaming pipeline of ``drgpay group`` as a function: :func:`drgpay.io.read_chunks` →
+    The streaming pipeline of ``drgpay group`` as a function (:func:`map_file` with a grouper):
+    :func:`drgpay.io.read_chunks` →
     :func:`group_chunks` (in this process, with the next chunk read on a thread meanwhile, or on ``workers``
     processes) → :class:`drgpay.io.ResultWriter` on a writer thread. Memory is bounded by a few chunks of
     ``chunk_rows`` rows (default :func:`default_chunk_rows`), whatever the file size. ``on_chunk(chunk, result)``
@@ -422,58 +423,29 @@ def group_file(
     input without records raises :class:`EmptyInputError` and writes nothing. Input columns named like a result
     column (a file grouped before) are left out, with a warning: the new results replace them.
     """
-    kind = None if output is None else output_format(output)  # refuse .xlsx, .json … before reading
     status: Counter[str] = Counter()
     reason: Counter[str] = Counter()
-    rows = 0
-    writer: BackgroundWriter | None = None
-    kept: list[Any] = []
-    with contextlib.ExitStack() as stack:  # closed in reverse: workers and reader stop before the output goes
-        target = None if output is None else stack.enter_context(atomic_path(output))
-        rows_per_chunk = chunk_rows or default_chunk_rows(workers)
-        if resolve_workers(workers) == 1:  # group while the next chunk is read; small chunks at start and end
-            ramp = rows_per_chunk // RAMP_SHARE
-            chunks = prefetch(
-                read_input_chunks(source, rows_per_chunk, ramp_rows=ramp, sheet=sheet, columns=columns)
-            )
-        else:
-            chunks = read_input_chunks(source, rows_per_chunk, sheet=sheet, columns=columns)
-        chunks = stack.enter_context(contextlib.closing(chunks))
-        pairs = stack.enter_context(
-            contextlib.closing(
-                group_chunks(
-                    chunks,
-                    grouper,
-                    workers=workers,
-                    columns=columns,
-                    errors=errors,
-                    max_pending=max_pending,
-                    **options,
-                )
-            )
-        )
-        try:
-            for chunk, result in pairs:
-                status.update({str(k): int(v) for k, v in result["status"].value_counts().items() if v})
-                reason.update({str(k): int(v) for k, v in result["reason"].value_counts().items() if v})
-                rows += len(chunk)
-                if on_chunk is not None:
-                    on_chunk(chunk, result)
-                if target is not None:
-                    if writer is None:  # statistics for the result columns (see ResultWriter)
-                        writer = BackgroundWriter(ResultWriter(target, statistics=result.columns, kind=kind))
-                        kept = _kept_columns(chunk, result, columns, only_results)
-                    writer.write((chunk[kept], result) if kept else result)
-                del chunk, result
-        except BaseException:
-            if writer is not None:
-                with contextlib.suppress(BaseException):
-                    writer.close()
-            raise
-        if writer is not None:
-            writer.close()
-        if rows == 0:
-            raise EmptyInputError(f"{source} has no records")
+
+    def counted(chunk: pd.DataFrame, result: pd.DataFrame) -> None:
+        status.update({str(k): int(v) for k, v in result["status"].value_counts().items() if v})
+        reason.update({str(k): int(v) for k, v in result["reason"].value_counts().items() if v})
+        if on_chunk is not None:
+            on_chunk(chunk, result)
+
+    rows = map_file(
+        source,
+        output,
+        grouper,
+        workers=workers,
+        chunk_rows=chunk_rows,
+        columns=columns,
+        errors=errors,
+        keep=lambda chunk, result: _kept_columns(chunk, result, columns, only_results),
+        max_pending=max_pending,
+        on_chunk=counted,
+        sheet=sheet,
+        **options,
+    )
     return {"rows": rows, "status": dict(status), "reason": dict(reason)}
 
 
