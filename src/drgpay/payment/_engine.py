@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import numpy as np
@@ -127,6 +127,15 @@ class Work:
     def pending(self) -> np.ndarray:
         """Rows whose path is not decided yet."""
         return np.asarray(pd.isna(self.case_type), dtype=bool)
+
+    def group_isin(self, codes: Sequence[str]) -> np.ndarray:
+        """Rows whose group is one of the policy's ``codes``."""
+        return np.isin(self.group, self.codes(codes))
+
+    def mark_rule(self, rows: np.ndarray, rule: CaseRule) -> None:
+        """Rows ``rows`` take a case rule: its case type and the reason ``rule:<name>``."""
+        self.case_type[rows] = rule.case_type
+        self.reason[rows] = f"rule:{rule.name}"
 
     def assign(self, mask: np.ndarray, case_type: str, reason: str | np.ndarray) -> None:
         """Decide the path of ``mask`` rows."""
@@ -588,7 +597,24 @@ def apply_amounts(
     w.std_ok[idx] = True
 
 
-def rule_matches(w: Work, rule: CaseRule, candidates: np.ndarray) -> np.ndarray:
+class RuleRows(Protocol):
+    """What the case-rule matching reads and writes: :class:`Work` here, the fast path's work arrays too."""
+
+    @property
+    def n(self) -> int: ...
+
+    @property
+    def los(self) -> np.ndarray: ...
+
+    @property
+    def dtype(self) -> np.ndarray: ...
+
+    def group_isin(self, codes: Sequence[str]) -> np.ndarray: ...
+
+    def mark_rule(self, rows: np.ndarray, rule: CaseRule) -> None: ...
+
+
+def rule_matches(w: RuleRows, rule: CaseRule, candidates: np.ndarray) -> np.ndarray:
     """Rows among ``candidates`` that a case rule applies to (missing los / discharge type never match)."""
     mask = candidates.copy()
     if rule.discharge_types:
@@ -598,12 +624,12 @@ def rule_matches(w: Work, rule: CaseRule, candidates: np.ndarray) -> np.ndarray:
     if rule.max_los is not None:
         mask &= w.los <= rule.max_los
     if rule.groups:
-        mask &= np.isin(w.group, w.codes(rule.groups))
+        mask &= w.group_isin(rule.groups)
     return mask
 
 
 def case_rule_matches(
-    w: Work, rules: Sequence[CaseRule], rows: np.ndarray, decided: np.ndarray
+    w: RuleRows, rules: Sequence[CaseRule], rows: np.ndarray, decided: np.ndarray
 ) -> Iterator[tuple[CaseRule, np.ndarray]]:
     """Local case rules in order, first match wins: each rule that matches some of ``rows`` not yet
     ``decided``, with the positions (into ``rows``) of those rows; they are marked decided and get the rule's
@@ -615,8 +641,7 @@ def case_rule_matches(
         if not len(hits):
             continue
         decided[hits] = True
-        w.case_type[rows[hits]] = rule.case_type
-        w.reason[rows[hits]] = f"rule:{rule.name}"
+        w.mark_rule(rows[hits], rule)
         yield rule, hits
 
 

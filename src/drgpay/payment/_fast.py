@@ -36,7 +36,6 @@ from drgpay.payment._fastwork import (
     Delegate,
     FastWork,
     apply_amounts,
-    case_rule_matches,
     check_columns,
     combine,
     fallback_payer,
@@ -173,7 +172,7 @@ def _pay_drg(cases: pd.DataFrame, policy: DrgPolicy) -> pd.DataFrame:
     w.amount[rows] = table.weight[inverse]
 
     decided = np.zeros(len(rows), dtype=bool)
-    for crule, pos in case_rule_matches(w, policy.case_rules, rows, decided):
+    for crule, pos in eng.case_rule_matches(w, policy.case_rules, rows, decided):
         if crule.method == "per_diem":
             _drg_per_diem(w, policy, crule, rows[pos], inverse[pos], table)
         else:
@@ -293,7 +292,7 @@ def _pay_dip(cases: pd.DataFrame, policy: DipPolicy) -> pd.DataFrame:
 
     decided = np.zeros(len(rows), dtype=bool)
     groups = [str(c[0]) for c in combos]
-    for crule, hits in case_rule_matches(w, policy.case_rules, rows, decided):
+    for crule, hits in eng.case_rule_matches(w, policy.case_rules, rows, decided):
         if crule.method in ("by_item", "cost_ratio"):
             apply_amounts(w, rows[hits], crule.method, crule.ratio, values.standard[inverse[hits]])
         else:

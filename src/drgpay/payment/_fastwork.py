@@ -16,7 +16,7 @@ that is not an amount, dates outside the policy …) this path does not build it
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -428,6 +428,11 @@ class FastWork:
         """Rows whose group is one of the policy's ``codes`` (in upper case for DRG, as the reference)."""
         return self.group.isin([c.strip().upper() for c in codes] if self.upper else list(codes))
 
+    def mark_rule(self, rows: np.ndarray, rule: CaseRule) -> None:
+        """Rows ``rows`` take a case rule: its case type and the reason ``rule:<name>``."""
+        self.case_type[rows] = CASE[rule.case_type]
+        self.reason[rows] = self.reasons.code(f"rule:{rule.name}")
+
     def with_grouping_reason(self, word: str) -> np.ndarray:
         """Reason code of ``word`` or ``word:<grouping reason>`` for every row."""
         table = np.array(
@@ -705,36 +710,6 @@ def unpaid_stage(w: FastWork, no_price: np.ndarray, price_reason: str, no_coeffi
         (~w.cost_ok, "missing_total_cost"),
     ):
         w.assign(w.pending() & mask, "excluded", w.reasons.code(reason))
-
-
-def rule_matches(w: FastWork, rule: CaseRule, candidates: np.ndarray) -> np.ndarray:
-    """Rows among ``candidates`` that a case rule applies to (:func:`drgpay.payment._engine.rule_matches`)."""
-    mask = candidates.copy()
-    if rule.discharge_types:
-        mask &= np.isin(w.dtype, np.array(rule.discharge_types, dtype="float64"))
-    if rule.min_los is not None:
-        mask &= w.los >= rule.min_los
-    if rule.max_los is not None:
-        mask &= w.los <= rule.max_los
-    if rule.groups:
-        mask &= w.group_isin(rule.groups)
-    return mask
-
-
-def case_rule_matches(
-    w: FastWork, rules: Sequence[CaseRule], rows: np.ndarray, decided: np.ndarray
-) -> Iterator[tuple[CaseRule, np.ndarray]]:
-    """Local case rules in order, first match wins (:func:`drgpay.payment._engine.case_rule_matches`)."""
-    for rule in rules:
-        candidates = np.zeros(w.n, dtype=bool)
-        candidates[rows[~decided]] = True
-        hits = np.flatnonzero(rule_matches(w, rule, candidates)[rows])
-        if not len(hits):
-            continue
-        decided[hits] = True
-        w.case_type[rows[hits]] = CASE[rule.case_type]
-        w.reason[rows[hits]] = w.reasons.code(f"rule:{rule.name}")
-        yield rule, hits
 
 
 def apply_amounts(
