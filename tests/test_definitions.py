@@ -201,3 +201,19 @@ def test_cache_sees_changes_in_the_base_of_a_variant(tmp_path: Path) -> None:
     )
     _rehash(base, "cc.csv")
     assert drgpay.load_grouper(variant).group(df)["drg"].iloc[0] == "GZ15"
+
+
+def test_list_groupers_counts_are_inherited_by_a_variant(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    variant = tmp_path / "city-2.0"
+    variant.mkdir()
+    (variant / "grouper.toml").write_text(
+        '[grouper]\nid = "city-2.0"\nscheme = "chs-drg"\nversion = "2.0-city"\ntitle = "t"\nstatus = "complete"\n'
+        'effective_from = "2025-01-01"\nextends = "chs-drg-2.0"\n\n[tables]\n',
+        "utf-8",
+    )
+    monkeypatch.setenv("DRGPAY_GROUPERS", str(tmp_path))
+    table = drgpay.list_groupers().set_index("id")
+    assert table.loc["city-2.0", ["mdc", "adrg", "drg"]].tolist() == [26, 409, 634]
+    assert pd.isna(table.loc["dip-2.0", "drg"])

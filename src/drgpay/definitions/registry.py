@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -48,6 +49,19 @@ def find_grouper(name_or_path: str | os.PathLike[str]) -> Path:
     raise DefinitionError(f"unknown grouper {str(name_or_path)!r}; available: {known}")
 
 
+def _counts(manifest: Any, depth: int = 0) -> dict[str, Any]:
+    """A manifest's ``[counts]``, inherited from the base it extends when it states none (as the loader does);
+    empty when the base cannot be found or the chain loops."""
+    if manifest.counts or not manifest.extends or depth > 8:
+        return dict(manifest.counts)
+    from drgpay.definitions.loader import resolve_base  # the loader imports this module
+
+    try:
+        return _counts(read_manifest(resolve_base(manifest) / "grouper.toml"), depth + 1)
+    except (DefinitionError, OSError):
+        return {}
+
+
 def list_groupers() -> pd.DataFrame:
     """One row per available grouper: id, scheme, version, status, its published MDC / ADRG / DRG counts (from the
     manifest's ``[counts]``; empty where it states none, as for DIP), effective dates, base, title, path."""
@@ -67,7 +81,7 @@ def list_groupers() -> pd.DataFrame:
                     "scheme": m.scheme,
                     "version": m.version,
                     "status": m.status,
-                    **{level: m.counts.get(level) for level in ("mdc", "adrg", "drg")},
+                    **{level: _counts(m).get(level) for level in ("mdc", "adrg", "drg")},
                     "effective_from": m.effective_from,
                     "effective_to": m.effective_to,
                     "extends": m.extends or None,
