@@ -163,6 +163,44 @@ def _cap_workers(workers: int) -> int:
     return workers
 
 
+class Streaming:
+    """What ``drgpay group`` and ``drgpay settle`` share while they stream a file: the worker count (capped at the
+    CPUs), a progress bar, the first rows as a preview when there is no output file, and the closing summary
+    (on stderr without an output file, so a preview piped elsewhere stays clean). Used as a context manager
+    around the streaming call: the progress bar is finished however it ends."""
+
+    def __init__(self, args: argparse.Namespace):
+        chosen = args.workers
+        self.workers = auto_workers(args.input) if chosen is None else _cap_workers(resolve_workers(chosen))
+        self.progress = Progress(count_rows_hint(args.input), enabled=not args.quiet and sys.stderr.isatty())
+        self._preview = args.output is None and not args.quiet
+        self._summary_to = sys.stderr if args.output is None else sys.stdout
+        self.seconds = 0.0
+
+    def __enter__(self) -> Streaming:
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.finish()
+        self.seconds = time.perf_counter() - self._start
+
+    def on_chunk(self, chunk: pd.DataFrame, result: pd.DataFrame) -> None:
+        if self._preview:  # the first rows of the first chunk, when there is no output file
+            print(result.head(20).to_string())
+            self._preview = False
+        self.progress.update(len(chunk))
+
+    def loaded(self, what: str, seconds: float) -> str:
+        """The summary's first line: what was loaded, in how long, on how many worker processes."""
+        processes = f", {self.workers} worker processes" if self.workers > 1 else ""
+        return f"{what} loaded in {seconds:.2f} s{processes}"
+
+    def report(self, lines: list[str]) -> None:
+        for line in lines:
+            print(line, file=self._summary_to)
+
+
 def cmd_group(args: argparse.Namespace) -> int:
     columns = parse_column_map(args.columns)
     if args.output is not None:
@@ -175,44 +213,27 @@ def cmd_group(args: argparse.Namespace) -> int:
         grouper.compiled  # noqa: B018 - compile before the clock starts
     loaded = time.perf_counter() - loading
     options = grouper_options(grouper, args.catalog)
-    chosen = args.workers
-    workers = auto_workers(args.input) if chosen is None else _cap_workers(resolve_workers(chosen))
-    progress = Progress(count_rows_hint(args.input), enabled=not args.quiet and sys.stderr.isatty())
-    preview = args.output is None and not args.quiet
-
-    def on_chunk(chunk: pd.DataFrame, result: pd.DataFrame) -> None:
-        nonlocal preview
-        if preview:  # the first rows of the first chunk, when there is no output file
-            print(result.head(20).to_string())
-            preview = False
-        progress.update(len(chunk))
-
-    start = time.perf_counter()
-    try:
+    with Streaming(args) as stream:
         summary = group_file(
             args.input,
             args.output,
             grouper,
-            workers=workers,
+            workers=stream.workers,
             chunk_rows=args.chunk_rows,
             columns=columns,
             only_results=args.only_results,
-            on_chunk=on_chunk,
+            on_chunk=stream.on_chunk,
             sheet=sheet,
             **options,
         )
-    finally:
-        progress.finish()
-    seconds = time.perf_counter() - start
     counts = Counter(summary["status"])
     reasons = Counter(summary["reason"])
-    processes = f", {workers} worker processes" if workers > 1 else ""
-    lines = [
-        f"grouper {grouper.id} loaded in {loaded:.2f} s{processes}",
-        *summary_lines(counts, reasons, summary["rows"], seconds),
-    ]
-    for line in lines:
-        print(line, file=sys.stderr if args.output is None else sys.stdout)
+    stream.report(
+        [
+            stream.loaded(f"grouper {grouper.id}", loaded),
+            *summary_lines(counts, reasons, summary["rows"], stream.seconds),
+        ]
+    )
     return 0
 
 

@@ -16,20 +16,16 @@ with the point value budget / total points of the year, computed by a first pass
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from drgpay._atomic import check_not_inputs, check_writable
 from drgpay._inputs import CSV_SUFFIXES, PARQUET_SUFFIXES, check_input
 from drgpay.api import DEFAULT_GROUPER
 from drgpay.cli import (
-    Progress,
-    _cap_workers,
+    Streaming,
     explained,
     grouper_options,
     parse_column_map,
@@ -38,8 +34,7 @@ from drgpay.cli import (
     summary_lines,
 )
 from drgpay.grouper import load_grouper
-from drgpay.io import count_rows_hint, output_format, read_frame
-from drgpay.parallel import auto_workers, resolve_workers
+from drgpay.io import output_format, read_frame
 from drgpay.payment import load_policy
 from drgpay.payment.settle import PaymentTotals, pay_stream, settle_file
 
@@ -79,21 +74,7 @@ def run_settle(args: argparse.Namespace) -> int:
         grouper.compiled  # noqa: B018 - compile before the clock starts
     special = read_frame(args.special) if args.special is not None else None
     loaded = time.perf_counter() - loading
-    workers = (
-        auto_workers(args.input) if args.workers is None else _cap_workers(resolve_workers(args.workers))
-    )
-    progress = Progress(count_rows_hint(args.input), enabled=not args.quiet and sys.stderr.isatty())
-    preview = args.output is None and not args.quiet
-
-    def on_chunk(chunk: pd.DataFrame, result: pd.DataFrame) -> None:
-        nonlocal preview
-        if preview:  # the first rows of the first chunk, when there is no output file
-            print(result.head(20).to_string())
-            preview = False
-        progress.update(len(chunk))
-
-    start = time.perf_counter()
-    try:
+    with Streaming(args) as stream:
         summary = settle_file(
             args.input,
             args.output,
@@ -103,23 +84,20 @@ def run_settle(args: argparse.Namespace) -> int:
             special=special,
             budget=args.budget,
             only_results=args.only_results,
-            on_chunk=on_chunk,
-            workers=workers,
+            on_chunk=stream.on_chunk,
+            workers=stream.workers,
             chunk_rows=args.chunk_rows,
             columns=columns,
             sheet=sheet,
         )
-    finally:
-        progress.finish()
-    seconds = time.perf_counter() - start
-    processes = f", {workers} worker processes" if workers > 1 else ""
-    lines = [f"grouper {grouper.id} and policy {policy.name!r} loaded in {loaded:.2f} s{processes}"]
+    lines = [stream.loaded(f"grouper {grouper.id} and policy {policy.name!r}", loaded)]
     if summary["point_value"] is not None:
         lines.append(f"point value from the budget (first pass): {summary['point_value']}")
-    lines += summary_lines(Counter(summary["status"]), Counter(summary["reason"]), summary["rows"], seconds)
+    lines += summary_lines(
+        Counter(summary["status"]), Counter(summary["reason"]), summary["rows"], stream.seconds
+    )
     lines += payment_lines(summary["payment"])
-    for line in lines:
-        print(line, file=sys.stderr if args.output is None else sys.stdout)
+    stream.report(lines)
     return 0
 
 
