@@ -597,6 +597,21 @@ def apply_amounts(
     w.std_ok[idx] = True
 
 
+def outlier_bands(
+    policy: DrgPolicy, decided: np.ndarray, cost: np.ndarray, high_bound: np.ndarray, low_bound: np.ndarray
+) -> list[tuple[np.ndarray, Any, str, str]]:
+    """The DRG outlier bands of priced rows no case rule ``decided``: ``(mask, rule, case type, reason)`` for
+    high-cost (cost at or past the high bound), then low-cost (the rest at or under the low bound); a band's mask is
+    all False when the policy has no such rule. Rows in neither band are normal."""
+    none = np.zeros(len(cost), dtype=bool)
+    high = ~decided & (cost >= high_bound) if policy.high_cost is not None else none
+    low = ~decided & ~high & (cost <= low_bound) if policy.low_cost is not None else none
+    return [
+        (high, policy.high_cost, "high_cost", "cost_above_high_threshold"),
+        (low, policy.low_cost, "low_cost", "cost_below_low_threshold"),
+    ]
+
+
 class RuleRows(Protocol):
     """What the case-rule matching reads and writes: :class:`Work` here, the fast path's work arrays too."""
 

@@ -178,14 +178,10 @@ def _pay_drg(cases: pd.DataFrame, policy: DrgPolicy) -> pd.DataFrame:
         else:
             apply_amounts(w, rows[pos], crule.method, crule.ratio, standard[pos])
 
-    cost = w.cost[rows]
-    none = np.zeros(len(rows), dtype=bool)
-    high = ~decided & (cost >= table.high_bound[inverse]) if policy.high_cost is not None else none
-    low = ~decided & ~high & (cost <= table.low_bound[inverse]) if policy.low_cost is not None else none
-    for mask, rule, case_type, reason in (
-        (high, policy.high_cost, "high_cost", "cost_above_high_threshold"),
-        (low, policy.low_cost, "low_cost", "cost_below_low_threshold"),
-    ):
+    bands = eng.outlier_bands(
+        policy, decided, w.cost[rows], table.high_bound[inverse], table.low_bound[inverse]
+    )
+    for mask, rule, case_type, reason in bands:
         pos = np.flatnonzero(mask)
         if rule is None or not len(pos):
             continue
@@ -198,7 +194,7 @@ def _pay_drg(cases: pd.DataFrame, policy: DrgPolicy) -> pd.DataFrame:
             w.std_ok[idx] = True
         else:
             apply_amounts(w, idx, rule.method, rule.ratio, standard[pos])
-    normal = ~decided & ~high & ~low
+    normal = ~decided & ~bands[0][0] & ~bands[1][0]
     w.std[rows[normal]] = standard[normal]
     w.std_ok[rows[normal]] = True
     return eng.finish(split_and_finish(w, policy, "weight"), policy)

@@ -317,14 +317,10 @@ def pay_drg(cases: pd.DataFrame, policy: DrgPolicy, tracer: Tracer | None = None
             w.trace(True, f"case rule {crule.name!r} matches (discharge type / LOS); {text}")
 
     # High-cost, then low-cost, then normal.
-    cost = w.cost[rows]
-    none = np.zeros(len(rows), dtype=bool)
-    high = ~decided & (cost >= table.high_bound[inverse]) if policy.high_cost is not None else none
-    low = ~decided & ~high & (cost <= table.low_bound[inverse]) if policy.low_cost is not None else none
-    for mask, rule, case_type, reason in (
-        (high, policy.high_cost, "high_cost", "cost_above_high_threshold"),
-        (low, policy.low_cost, "low_cost", "cost_below_low_threshold"),
-    ):
+    bands = eng.outlier_bands(
+        policy, decided, w.cost[rows], table.high_bound[inverse], table.low_bound[inverse]
+    )
+    for mask, rule, case_type, reason in bands:
         pos = np.flatnonzero(mask)
         if rule is None or not len(pos):
             continue
@@ -352,7 +348,7 @@ def pay_drg(cases: pd.DataFrame, policy: DrgPolicy, tracer: Tracer | None = None
                 f"{'high' if is_high else 'low'}-cost case: cost {yuan(w.cost[0])} {op} "
                 f"{rule.multiplier_for(dec_or(w.amount[0]))} × {rule.basis} = {t0}; {how}",
             )
-    normal = ~decided & ~high & ~low
+    normal = ~decided & ~bands[0][0] & ~bands[1][0]
     nrows = rows[normal]
     w.std[nrows] = standard[normal]
     w.std_ok[nrows] = True
