@@ -246,6 +246,15 @@ def machine() -> dict[str, Any]:
     }
 
 
+def machine_line(info: dict[str, Any]) -> str:
+    """The machine and versions of :func:`machine` as one line, printed above every results table."""
+    return (
+        f"{info['date']} · {info['cpus']} CPUs ({info['cpu']}) · {info['memory_gib']} GiB · Python "
+        f"{info['python']}, numpy {info['numpy']}, pandas {info['pandas']}, pyarrow {info['pyarrow']}, "
+        f"drgpay {info['drgpay']}"
+    )
+
+
 def _fmt_rows(n: int) -> str:
     if n >= 1_000_000 and n % 1_000_000 == 0:
         return f"{n // 1_000_000}M"
@@ -374,11 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         sizes = [gen.parse_count(s) for s in args.sizes.split(",") if s.strip()]
         results = measure(sizes, args.grouper, args.seed, args.repeat, args.data_dir, cli=not args.no_cli)
     info = machine()
-    print(
-        f"\n{info['date']} · {info['cpus']} CPUs ({info['cpu']}) · {info['memory_gib']} GiB · Python "
-        f"{info['python']}, numpy {info['numpy']}, pandas {info['pandas']}, pyarrow {info['pyarrow']}, "
-        f"drgpay {info['drgpay']}\n"
-    )
+    print(f"\n{machine_line(info)}\n")
     print(table(results))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -443,12 +443,9 @@ def main(argv: list[str] | None = None) -> int:
     results = run(
         parts, count(args.rows), count(args.big), args.seed, args.repeat, args.data_dir, args.workers
     )
-    info = _module("bench").machine()
-    print(
-        f"\n{info['date']} · {info['cpus']} CPUs ({info['cpu']}) · {info['memory_gib']} GiB · Python "
-        f"{info['python']}, numpy {info['numpy']}, pandas {info['pandas']}, pyarrow {info['pyarrow']}, "
-        f"drgpay {info['drgpay']}\n"
-    )
+    bench = _module("bench")
+    info = bench.machine()
+    print(f"\n{bench.machine_line(info)}\n")
     print(table(results))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
