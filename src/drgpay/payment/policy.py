@@ -16,7 +16,9 @@ import datetime as dt
 import hashlib
 import io
 import os
+import threading
 import tomllib
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -627,7 +629,7 @@ class DrgPolicy:
 
     def content_hash(self) -> str:
         """SHA-256 of the policy's canonical files (the same for a policy and its saved-and-loaded copy)."""
-        return _hash_files(policy_files(self))
+        return _content_hash(self)
 
 
 @attrs.frozen
@@ -696,7 +698,7 @@ class DipPolicy:
 
     def content_hash(self) -> str:
         """SHA-256 of the policy's canonical files (the same for a policy and its saved-and-loaded copy)."""
-        return _hash_files(policy_files(self))
+        return _content_hash(self)
 
 
 Policy = DrgPolicy | DipPolicy
@@ -1316,6 +1318,28 @@ def policy_files(policy: DrgPolicy | DipPolicy) -> dict[str, str]:
         header += "\nILLUSTRATIVE: the figures below are examples, not an official policy."
     files = {"policy.toml": _toml.dumps(data, header=header), **files}
     return files
+
+
+#: Content hashes of the policies hashed lately, by identity (a policy is immutable: frozen, its tables read-only
+#: mappings); each entry holds its policy so that its id is not reused. Payment records the hash with every
+#: result, once per chunk of a streamed year: writing the canonical files each time cost more than paying.
+_HASHES: OrderedDict[int, tuple[Any, str]] = OrderedDict()
+_HASHES_MAX = 16
+_HASHES_LOCK = threading.Lock()
+
+
+def _content_hash(policy: DrgPolicy | DipPolicy) -> str:
+    """:func:`_hash_files` of :func:`policy_files`, once per policy object."""
+    with _HASHES_LOCK:
+        found = _HASHES.get(id(policy))
+    if found is not None and found[0] is policy:
+        return found[1]
+    digest = _hash_files(policy_files(policy))
+    with _HASHES_LOCK:
+        _HASHES[id(policy)] = (policy, digest)
+        while len(_HASHES) > _HASHES_MAX:
+            _HASHES.popitem(last=False)
+    return digest
 
 
 def _hash_files(files: Mapping[str, str]) -> str:
