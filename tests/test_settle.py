@@ -9,9 +9,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import drgpay
 import drgpay.cli
@@ -25,7 +28,9 @@ from drgpay.payment import (
     pay,
     save_policy,
 )
-from drgpay.payment.settle import ChunkPayer, PaymentTotals, Settler, pay_stream, settle_file
+from drgpay.payment.errors import PaymentInputError
+from drgpay.payment.policy import CASE_TYPES
+from drgpay.payment.settle import ChunkPayer, DateForms, PaymentTotals, Settler, pay_stream, settle_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import generate
@@ -341,3 +346,102 @@ def test_streamed_pay_of_a_parquet_file_with_applications(
     apps.to_csv(apps_file, index=False)
     pay_file(group_then_pay["grouped.parquet"], POLICY, output=expected, special=apps_file)
     pd.testing.assert_frame_equal(as_values(read_back(out)), as_values(read_back(expected)))
+
+
+# --------------------------------------------------------------------------------------------- per-chunk summaries
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([*CASE_TYPES, None]),
+            st.one_of(st.none(), st.integers(min_value=-(2**49), max_value=2**49)),
+        ),
+        max_size=60,
+    ),
+    st.integers(min_value=1, max_value=7),
+)
+def test_payment_totals_are_exact_sums_by_case_type(
+    rows: list[tuple[str | None, int | None]], cut: int
+) -> None:
+    """The summary's sums equal Python's integer sums of the fen, by case type, whatever the chunking; a case type
+    with no amount has no sum (NaN in the frame), one without rows is not listed. Amounts up to 2**49 fen make
+    the large-value branch (a per-type integer sum instead of one counting pass) run too."""
+    kinds = pd.Categorical([k for k, _ in rows], categories=list(CASE_TYPES))
+    yuan = np.array([np.nan if f is None else f / 100 for _, f in rows], dtype="float64")
+    paid = pd.DataFrame(
+        {"case_type": kinds, "standard": yuan, "fund_payment": yuan, "patient_payment": -yuan}
+    )
+    totals = PaymentTotals()
+    for start in range(0, len(paid), cut):
+        totals.add(paid.iloc[start : start + cut])
+    for kind in CASE_TYPES:
+        fens = [f for k, f in rows if k == kind and f is not None]
+        assert totals.cases.get(kind, 0) == sum(1 for k, _ in rows if k == kind)
+        if fens:
+            assert totals.sums[kind]["standard"] == sum(fens)
+            assert totals.sums[kind]["patient_payment"] == -sum(fens)
+        else:
+            assert kind not in totals.present
+    shown = totals.frame()
+    assert list(shown.index) == [k for k in CASE_TYPES if totals.cases.get(k)]
+
+
+def test_payment_totals_read_text_case_types_and_suffixed_columns() -> None:
+    """Case types as text (a CSV read back) and payment columns suffixed ``_payment`` are summed alike."""
+    paid = pd.DataFrame(
+        {
+            "case_type": ["normal", "high_cost", "normal", "unknown"],
+            "standard_payment": [1.01, 2.5, 3.0, 9.0],
+            "fund_payment": [1.0, np.nan, 2.0, 1.0],
+            "patient_payment": [0.01, 0.02, 0.03, 0.0],
+        }
+    )
+    totals = PaymentTotals()
+    totals.add(paid)
+    assert dict(totals.cases) == {"normal": 2, "high_cost": 1}  # "unknown" is not a case type
+    assert totals.sums["normal"] == {"standard": 401, "fund_payment": 300, "patient_payment": 4}
+    assert totals.sums["high_cost"] == {"standard": 250, "patient_payment": 2}
+
+
+def test_date_forms_remembered_between_chunks_still_refuse_another_form() -> None:
+    """Forms learnt from earlier chunks are remembered (each distinct date is classified once), and a chunk in
+    another form is still refused, naming its rows; past KNOWN_MAX texts the memory starts again."""
+    forms = DateForms()
+    forms.check(pd.DataFrame({"discharge_date": ["2025-01-02", "2025-01-03", None]}))
+    assert forms.first == "YYYY-MM-DD" and set(forms.known) == {"2025-01-02", "2025-01-03"}
+    forms.check(pd.DataFrame({"discharge_date": ["2025-01-03", " 2025-01-04 ", ""]}))
+    assert "2025-01-04" in forms.known
+    with pytest.raises(
+        PaymentInputError, match=r"one date form per column, YYYY-MM-DD.*row\(s\) 1 \('20250105'\)"
+    ):
+        forms.check(pd.DataFrame({"discharge_date": ["2025-01-05", "20250105"]}))
+    forms.KNOWN_MAX = 3  # type: ignore[misc]
+    forms.check(pd.DataFrame({"discharge_date": ["2025-02-01", "2025-02-02"]}))
+    assert set(forms.known) == {"2025-02-01", "2025-02-02"}
+
+
+def test_policy_content_hash_is_computed_once_per_policy(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Payment records the policy's hash with every chunk's result: it is computed once per policy object, and a
+    changed copy (another object) gets its own."""
+    from drgpay.payment import policy as policy_module
+
+    calls: list[int] = []
+    files = policy_module.policy_files
+
+    def counted(policy: Any) -> dict[str, str]:
+        calls.append(id(policy))
+        return files(policy)
+
+    monkeypatch.setattr(policy_module, "policy_files", counted)
+    pol = load_policy(POLICY)
+    first = pol.content_hash()
+    assert pol.content_hash() == first and len(calls) == 1
+    copy = load_policy(save_policy(pol, tmp_path / "copy"))
+    before = len(calls)
+    assert copy.content_hash() == first and copy.content_hash() == first and len(calls) == before + 1
+    other = attrs.evolve(pol, name="another name")
+    assert other.content_hash() != first

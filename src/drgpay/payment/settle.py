@@ -283,8 +283,13 @@ class DateForms:
     date (``2025-03-01``, ``20250301`` …, see :data:`drgpay.schema.DATE_FORMATS`), as a whole-file read requires;
     each chunk is checked within itself by payment."""
 
+    #: Texts whose form is remembered between chunks (a year has a few hundred distinct dates; with times of day
+    #: there may be one per row, and the memory starts again past this many).
+    KNOWN_MAX = 100_000
+
     def __init__(self) -> None:
         self.first: str | None = None
+        self.known: dict[str, str] = {}
 
     def check(self, cases: pd.DataFrame) -> None:
         """Raise :class:`PaymentInputError` when ``cases`` (one chunk) uses another form than the first chunk."""
@@ -292,8 +297,13 @@ class DateForms:
         if column is None or pd.api.types.is_datetime64_any_dtype(column.dtype):
             return
         values = column.dropna()
-        texts = pd.Series([str(v).strip() for v in pd.unique(values)], dtype=object)  # distinct values only
-        forms = self._forms(texts)
+        texts = [str(v).strip() for v in pd.unique(values)]  # distinct values only
+        new = [t for t in texts if t not in self.known]
+        if new:
+            if len(self.known) + len(new) > self.KNOWN_MAX:
+                self.known.clear()
+            self.known.update(self._forms(pd.Series(new, dtype=object)))
+        forms = {t: self.known.get(t, "") for t in texts}
         if self.first is None:
             dated = [str(v).strip() for v in values.iloc[:1000] if str(v).strip()]
             self.first = forms.get(dated[0]) if dated else None
@@ -332,22 +342,17 @@ class PaymentTotals:
         # a result holds no input column: a payment column is under its own name, or suffixed when the input
         # has a column of that name
         names = {c: c if c in paid.columns else f"{c}{SUFFIX}" for c in (*self.COLUMNS, "case_type")}
-        kind = pd.Categorical(paid[names["case_type"]], categories=list(CASE_TYPES))
-        codes = np.asarray(kind.codes)
+        codes = _case_type_codes(paid[names["case_type"]])
         counts = np.bincount(codes[codes >= 0], minlength=len(CASE_TYPES))
-        present = [k for k in range(len(CASE_TYPES)) if counts[k]]
-        for k in present:
-            self.cases[CASE_TYPES[k]] += int(counts[k])
+        for present in np.flatnonzero(counts):
+            self.cases[CASE_TYPES[present]] += int(counts[present])
         for column in self.COLUMNS:
             values = paid[names[column]].to_numpy(dtype="float64")
-            ok = ~np.isnan(values)
-            fen = _fen(values, ok)
-            for k in present:
-                pick = ok & (codes == k)
-                if pick.any():
-                    slot = self.sums.setdefault(CASE_TYPES[k], {})
-                    slot[column] = slot.get(column, 0) + int(fen[pick].sum(dtype=np.int64))
-                    self.present.setdefault(CASE_TYPES[k], set()).add(column)
+            ok = ~np.isnan(values) & (codes >= 0)
+            for k, total in _sums_by_code(codes, _fen(values, ok), ok, len(CASE_TYPES)).items():
+                slot = self.sums.setdefault(CASE_TYPES[k], {})
+                slot[column] = slot.get(column, 0) + total
+                self.present.setdefault(CASE_TYPES[k], set()).add(column)
 
     def frame(self) -> pd.DataFrame:
         """The summary ``drgpay pay`` prints: by case type (those with cases), cases and yuan sums (NaN where no
@@ -360,6 +365,34 @@ class PaymentTotals:
             ]
         index = pd.CategoricalIndex(kinds, categories=list(CASE_TYPES), name="case_type")
         return pd.DataFrame(data, index=index)
+
+
+def _case_type_codes(column: pd.Series) -> np.ndarray:
+    """Each row's position in :data:`CASE_TYPES` (-1: none), from payment's categorical as it is."""
+    dtype = column.dtype
+    if isinstance(dtype, pd.CategoricalDtype) and list(dtype.categories) == list(CASE_TYPES):
+        return np.asarray(column.cat.codes, dtype=np.int64)
+    position = {kind: k for k, kind in enumerate(CASE_TYPES)}
+    return column.astype(object).map(position).fillna(-1).to_numpy(dtype=np.int64)
+
+
+#: Integers below this add exactly as doubles (every partial sum is an integer a double holds).
+_EXACT_DOUBLE = 2**53
+
+
+def _sums_by_code(codes: np.ndarray, fen: np.ndarray, ok: np.ndarray, k: int) -> dict[int, int]:
+    """Exact sums of ``fen[ok]`` by code ``0 … k-1``, for the codes that have a row: one counting pass when no
+    partial sum can reach 2**53 (then doubles add integers exactly), else int64 sums per code."""
+    picked, values = codes[ok], fen[ok]
+    present = np.flatnonzero(np.bincount(picked, minlength=k))
+    if not len(values):
+        return {}
+    if int(np.abs(values).max()) * len(values) < _EXACT_DOUBLE:
+        sums = np.bincount(picked, weights=values, minlength=k)
+        return {int(c): int(sums[c]) for c in present}
+    return {
+        int(c): int(values[picked == c].astype(object).sum()) for c in present
+    }  # Python ints: no overflow
 
 
 def _fen(yuan: np.ndarray, ok: np.ndarray) -> np.ndarray:
