@@ -10,6 +10,7 @@ import warnings
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -734,18 +735,30 @@ def test_fast_path_on_a_large_frame_equals_reference() -> None:
 )
 def test_amount_text_reads_as_the_reference_reads_it(texts: list[str | None]) -> None:
     """Amounts written as text (Arrow strings, as a CSV is read) become the reference reader's fen, or raise
-    where the reference names the rows: signs, exponents, separators, spaces, other digits, 19-digit numbers."""
-    from drgpay.payment import _engine
+    where the reference names the rows: signs, exponents, separators, spaces, other digits, 19-digit numbers.
+    Through Arrow's 64-bit decimal and through the 128-bit one that older pyarrow versions use, on a whole
+    column and on one that starts inside its Arrow buffers (a slice: an offset)."""
+    from drgpay.payment import _engine, _fastwork
     from drgpay.payment._fastwork import money_column
 
     column = pd.Series(pa.array(texts, type=pa.large_string()), dtype=pd.ArrowDtype(pa.large_string()))
-    frame = pd.DataFrame({"total_cost": column})
-    try:
-        expected = _engine._money(frame, "total_cost")
-    except Exception:  # the reference names the rows; the fast path hands over
-        with pytest.raises((Delegate, ValueError, ArithmeticError)):
-            money_column(frame, "total_cost")
-        return
-    fen, ok = money_column(frame, "total_cost")
-    assert ok.tolist() == expected[1].tolist()
-    assert fen[ok].tolist() == expected[0][ok].tolist()
+    for frame in (pd.DataFrame({"total_cost": column}), pd.DataFrame({"total_cost": column}).iloc[1:]):
+        try:
+            expected = _engine._money(frame, "total_cost")
+        except Exception:  # the reference names the rows; the fast path hands over
+            for decimal in DECIMALS:
+                with (
+                    mock.patch.object(_fastwork, "_DECIMAL", decimal),
+                    pytest.raises((Delegate, ValueError, ArithmeticError)),
+                ):
+                    money_column(frame, "total_cost")
+            continue
+        for decimal in DECIMALS:
+            with mock.patch.object(_fastwork, "_DECIMAL", decimal):
+                fen, ok = money_column(frame, "total_cost")
+            assert ok.tolist() == expected[1].tolist()
+            assert fen[ok].tolist() == expected[0][ok].tolist()
+
+
+#: Arrow's decimal types the amount reader may cast to (64-bit from pyarrow 18 on, else 128-bit).
+DECIMALS = [pa.decimal128(18, 2), *([pa.decimal64(18, 2)] if hasattr(pa, "decimal64") else [])]
