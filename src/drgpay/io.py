@@ -632,6 +632,12 @@ def output_format(path: str | os.PathLike[str]) -> str:
     return OUTPUT_FORMATS[suffix]
 
 
+#: Values the Parquet writer encodes between two checks of a page's size (Arrow's default: 1,024). Eight times as
+#: many makes writing a settled chunk about a tenth cheaper, for pages at most one batch (tens of KB) over the
+#: 1 MB target; the file's bytes are otherwise the same.
+PARQUET_WRITE_BATCH = 8192
+
+
 class ResultWriter:
     """Append DataFrames to a CSV (``.tsv``: tab-separated) or Parquet file.
 
@@ -686,7 +692,11 @@ class ResultWriter:
         statistics: bool | list[str] = (
             True if self.statistics is None else [c for c in self.statistics if c in names]
         )
-        return {"use_dictionary": dictionary or False, "write_statistics": statistics or False}
+        return {
+            "use_dictionary": dictionary or False,
+            "write_statistics": statistics or False,
+            "write_batch_size": PARQUET_WRITE_BATCH,
+        }
 
     def close(self) -> None:
         if self._writer is not None:
