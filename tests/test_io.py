@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -148,3 +149,55 @@ def test_an_empty_categorical_first_is_written_as_text(tmp_path: Path) -> None:
         writer.write(pd.DataFrame({"b": ["v"]}))
     assert pa.types.is_large_string(pq.read_schema(out).field("b").type)
     assert pd.read_parquet(out)["b"].tolist()[1] == "v"
+
+
+@pytest.fixture
+def arrow_pool() -> Any:
+    """Arrow's default memory pool, restored after the test (the commands switch it for their process)."""
+    before = pa.default_memory_pool()
+    yield
+    pa.set_memory_pool(before)
+
+
+def _has_pool(make: Any) -> bool:
+    try:
+        make()
+    except NotImplementedError:
+        return False
+    return True
+
+
+@pytest.mark.usefixtures("arrow_pool")
+def test_commands_allocate_with_jemalloc_unless_the_environment_chooses(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A drgpay command switches Arrow to jemalloc where pyarrow has it (the default otherwise); a pool chosen
+    with ARROW_DEFAULT_MEMORY_POOL is left alone; an allocator the build lacks is no error."""
+    from drgpay.cli import main
+
+    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    pa.set_memory_pool(pa.system_memory_pool())
+    source = tmp_path / "in.csv"
+    source.write_text("case_id,principal_dx\n1,I10.x00\n", encoding="utf-8")
+    assert main(["group", str(source), "-o", str(tmp_path / "out.csv"), "-q"]) == 0
+    expected = "jemalloc" if _has_pool(pa.jemalloc_memory_pool) else "system"
+    assert pa.default_memory_pool().backend_name == expected
+
+    pa.set_memory_pool(pa.system_memory_pool())
+    monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "system")
+    io.use_command_allocator()
+    assert pa.default_memory_pool().backend_name == "system"
+
+    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL")
+    io.use_command_allocator("mimalloc")
+    assert pa.default_memory_pool().backend_name == (
+        "mimalloc" if _has_pool(pa.mimalloc_memory_pool) else "system"
+    )
+
+    def missing() -> Any:
+        raise NotImplementedError("built without it")
+
+    pa.set_memory_pool(pa.system_memory_pool())
+    monkeypatch.setattr(pa, "jemalloc_memory_pool", missing)
+    io.use_command_allocator()
+    assert pa.default_memory_pool().backend_name == "system"

@@ -29,7 +29,7 @@ from drgpay._inputs import check_input, read_input_chunks
 from drgpay.api import DEFAULT_GROUPER
 from drgpay.definitions import list_groupers
 from drgpay.grouper import GrouperIncompleteError, load_grouper
-from drgpay.io import count_rows_hint, output_format
+from drgpay.io import count_rows_hint, output_format, use_command_allocator
 from drgpay.parallel import auto_workers, group_file, resolve_workers
 
 __all__ = ["Interrupted", "main", "usage_error"]
@@ -456,6 +456,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one ``drgpay`` command; returns the exit status: 0 done, 2 an explained error (nothing written),
     128 + the signal number after SIGINT (130) or SIGTERM (143)."""
     words = sys.argv[1:] if argv is None else argv
+    use_command_allocator()
     # the grouping commands need no plugin: skip importing payment, reports and DIP for them (start-up time)
     parser = build_parser(plugins=not (words and words[0] in CORE_COMMANDS))
     args = parser.parse_args(argv)

@@ -34,11 +34,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
+import pyarrow as pa
 
 from drgpay import __version__
 from drgpay._atomic import atomic_path
 from drgpay._inputs import read_input_chunks
-from drgpay.io import BackgroundWriter, ResultWriter, output_format, prefetch, release_memory
+from drgpay.io import (
+    BackgroundWriter,
+    ResultWriter,
+    output_format,
+    prefetch,
+    release_memory,
+    use_command_allocator,
+)
 
 __all__ = [
     "AUTO_MIN_CPUS",
@@ -229,7 +237,7 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(1)
 
 
-def _init_worker(path: str, parent: int) -> None:
+def _init_worker(path: str, parent: int, allocator: str = "") -> None:
     """Pool initializer: read the shipped grouper from ``path`` once, for every chunk this process groups.
 
     The grouper comes through a file, not as an initializer argument: a process started with ``spawn`` reads
@@ -238,10 +246,13 @@ def _init_worker(path: str, parent: int) -> None:
 
     Ctrl-C reaches every process of the terminal's process group; workers ignore it and let the parent, which
     stops them, report it once. A worker also ends by itself when its parent (``parent``, the pid that started
-    the pool: it may have died before this runs) is gone.
+    the pool: it may have died before this runs) is gone. ``allocator``: the parent's Arrow allocator, which a
+    worker uses too (:func:`drgpay.io.use_command_allocator`: a ``drgpay`` command's choice, or the default).
     """
     global _WORKER
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if allocator:  # the parent's allocator, as a drgpay command chose it
+        use_command_allocator(allocator)
     threading.Thread(
         target=_exit_with_parent, args=(parent,), name="drgpay-parent-watch", daemon=True
     ).start()
@@ -351,7 +362,7 @@ def group_chunks(
         max_workers=n,
         mp_context=mp_context or multiprocessing.get_context("spawn"),
         initializer=_init_worker,
-        initargs=(path, os.getpid()),
+        initargs=(path, os.getpid(), pa.default_memory_pool().backend_name),
     )
     pending: deque[tuple[pd.DataFrame, Future[pd.DataFrame]]] = deque()
     try:
