@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from drgpay._inputs import unsupported_encoding
@@ -177,6 +177,8 @@ ascii_heavy = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min
 
 
 @given(ascii_heavy, st.sampled_from([("utf-16-le", "UTF-16 LE"), ("utf-16-be", "UTF-16 BE")]))
+@example("00000000一一", ("utf-16-le", "UTF-16 LE"))  # 一 is U+4E00: its NUL is on the other side of the unit
+@example("00000000一一", ("utf-16-be", "UTF-16 BE"))
 def test_text_of_at_least_half_ascii_is_recognised_as_utf16(text: str, codec: tuple[str, str]) -> None:
     found = unsupported_encoding(text.encode(codec[0]))
     assert found is not None and found.startswith(f"{codec[1]} text without a byte-order mark")

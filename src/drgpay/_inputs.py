@@ -18,6 +18,7 @@ from collections.abc import Generator, Mapping, Sequence
 from pathlib import Path
 
 import attrs
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -77,11 +78,11 @@ def unsupported_encoding(head: bytes, *, byte_order_marks: bool = False) -> str 
     return None if wide is None else f"{wide[0]} text without a byte-order mark ({wide[1]})"
 
 
-#: Without a byte-order mark, UTF-16 is recognised when NUL bytes fill at least this share of the byte
-#: positions of one parity (a quarter: a text of Chinese words and commas, the densest an export gets, has
-#: about 30 %; an ASCII-heavy export nearly 100 %) ...
+#: Without a byte-order mark, UTF-16 is recognised when at least this share of its two-byte units are an ASCII
+#: character and a NUL in one order (a quarter: a text of Chinese words and commas, the densest an export gets,
+#: has about 30 %; an ASCII-heavy export nearly 100 %) ...
 _WIDE_NUL_SHARE = 0.25
-#: ... and the other parity holds at most this fraction as many (the NULs alternate). UTF-32 is recognised by
+#: ... and units of two NULs, which no text holds, are at most this fraction as many. UTF-32 is recognised by
 #: the two positions of every four that hold the high bytes being (nearly) all NUL.
 _WIDE_OTHER_SHARE = 0.1
 _UTF32_NUL_SHARE = 0.9
@@ -100,9 +101,14 @@ def _wide_without_mark(head: bytes) -> tuple[str, str] | None:
         return "UTF-32 LE", "NUL bytes at positions 3 and 4 of every 4"
     if min(nul[0], nul[1]) >= _UTF32_NUL_SHARE:
         return "UTF-32 BE", "NUL bytes at positions 1 and 2 of every 4"
-    even, odd = (nul[0] + nul[2]) / 2, (nul[1] + nul[3]) / 2
-    many, few, order = (odd, even, "LE") if odd >= even else (even, odd, "BE")
-    if many >= _WIDE_NUL_SHARE and few <= many * _WIDE_OTHER_SHARE:
+    # UTF-16 in code units of two bytes: an ASCII character is (c, 0) in LE, (0, c) in BE; a character such as
+    # 一 (U+4E00) is (0, 0x4E) in LE, so NULs of the other parity are text too, but a (0, 0) unit never is
+    pairs = np.frombuffer(usable, dtype=np.uint8).reshape(-1, 2) == 0
+    first, second = pairs[:, 0], pairs[:, 1]
+    low, high = float(np.mean(second & ~first)), float(np.mean(first & ~second))
+    empty = float(np.mean(first & second))
+    many, order = (low, "LE") if low >= high else (high, "BE")
+    if many >= _WIDE_NUL_SHARE and empty <= many * _WIDE_OTHER_SHARE:
         return f"UTF-16 {order}", f"NUL bytes at {many:.0%} of {'odd' if order == 'BE' else 'even'} positions"
     return None
 
