@@ -39,6 +39,7 @@ import hashlib
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -403,7 +404,14 @@ def table(results: list[dict[str, Any]]) -> str:
             f"| {r['path']} | {r['rows']:,} | {r['seconds']:.2f} | {rate:,.0f} | {peak} | {r['load']} | {shown} | "
             f"{verdict} |"
         )
-    return "\n".join(lines)
+    medians = []
+    for path in ("settle-csv-parquet", "group-csv-parquet"):
+        runs = sorted(r["seconds"] for r in results if r["path"] == path and r["rows"] <= PIECE)
+        if len(runs) > 1:
+            mid = statistics.median(runs)
+            rows = next(r["rows"] for r in results if r["path"] == path)
+            medians.append(f"{path}: median of {len(runs)} runs {mid:.2f} s = {rows / mid:,.0f} records/s")
+    return "\n".join([*lines, *([""] if medians else []), *medians])
 
 
 def main(argv: list[str] | None = None) -> int:
