@@ -77,6 +77,20 @@ def big_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def long_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """2,400,000 records (the sample's 25 repeated), written in four pieces: a run that still has seconds of work
+    left when its first output bytes appear, so that a signal sent then meets it running on any machine (the
+    600,000 records of ``big_csv`` left under a second, and a fast run could end before the signal came)."""
+    head, _, body = SAMPLE.read_bytes().partition(b"\n")
+    path = tmp_path_factory.mktemp("long") / "long.csv"
+    with path.open("wb") as fh:
+        fh.write(head + b"\n")
+        for _ in range(4):
+            fh.write(body * 24_000)
+    return path
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # 1. an output that is an input is refused before anything is read
 # ---------------------------------------------------------------------------------------------------------------
@@ -147,14 +161,14 @@ def _wait_for(condition: object, seconds: float = 60.0) -> None:
     [(signal.SIGINT, "1", ".parquet"), (signal.SIGTERM, "1", ".csv"), (signal.SIGTERM, "2", ".parquet")],
 )
 def test_a_signal_stops_everything_and_leaves_the_earlier_output(
-    big_csv: Path, tmp_path: Path, signum: int, workers: str, suffix: str
+    long_csv: Path, tmp_path: Path, signum: int, workers: str, suffix: str
 ) -> None:
     out = tmp_path / f"out{suffix}"
     out.write_text(SENTINEL)
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     env = {**os.environ, "TMPDIR": str(scratch)}  # where the worker processes' grouper file goes
-    argv = ["group", big_csv, "-o", out, "--workers", workers, *GROUPER, "--chunk-rows", "20000"]
+    argv = ["group", long_csv, "-o", out, "--workers", workers, *GROUPER, "--chunk-rows", "20000"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "drgpay", *map(str, argv)],
         cwd=tmp_path,
@@ -170,6 +184,7 @@ def test_a_signal_stops_everything_and_leaves_the_earlier_output(
         if workers == "2":
             assert len(children) >= 3  # two workers and the resource tracker
             assert list(scratch.glob("drgpay-grouper-*"))
+        assert proc.poll() is None, "the run ended before it could be interrupted: give it more records"
         proc.send_signal(signum)
         _, err = proc.communicate(timeout=60)  # returns only once every holder of the pipes has ended
     finally:
