@@ -180,3 +180,37 @@ def test_only_results_keep_the_case_id_under_its_own_header(export: pd.DataFrame
     anonymous = generate.write_export(export.head(50).drop(columns="case_id"), tmp_path / "anon.csv")
     group_file(anonymous, out, GROUPER, only_results=True)
     assert list(pd.read_parquet(out).columns) == list(drgpay.grouper.OUTPUT_COLUMNS)
+
+
+def _sleep(seconds: float) -> float:
+    import time
+
+    time.sleep(seconds)
+    return seconds
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="writes to the pool's pipe with os.write")
+def test_stopping_workers_mid_message_does_not_hang_the_pool() -> None:
+    """A worker terminated while it sends a result leaves part of a message in the pool's result pipe; stopping
+    the workers must still let the pool shut down (it waited for the rest of the message forever: a SIGTERM to
+    ``drgpay group --workers 2`` hung about once in ten). Here the half message is written by hand."""
+    import multiprocessing
+    import struct
+    import threading
+    from concurrent.futures import ProcessPoolExecutor
+
+    from drgpay.parallel import _stop_workers
+
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        pool.submit(_sleep, 30)
+        writer = pool._result_queue._writer  # type: ignore[attr-defined]
+        os.write(writer.fileno(), struct.pack("!i", 1000) + b"x" * 10)  # 10 of 1,000 announced bytes
+        _stop_workers(pool)
+        done = threading.Event()
+        stopper = threading.Thread(target=lambda: (pool.shutdown(wait=True, cancel_futures=True), done.set()))
+        stopper.start()
+        assert done.wait(20), "the pool's shutdown hung after its workers were stopped"
+    finally:
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.kill()

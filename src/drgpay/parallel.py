@@ -267,6 +267,15 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
     for process in list(processes.values()):
         with contextlib.suppress(Exception):
             process.terminate()
+    # A worker terminated while it was sending a result leaves part of a message in the pool's result pipe, and
+    # the pool's manager thread then waits for the rest forever: the pool's shutdown and the interpreter's exit
+    # both join that thread, so the command would hang (seen about once in ten SIGTERMs). This process holds a
+    # write end of the pipe too; closed, the read ends once the terminated workers' ends are gone, the manager
+    # thread finds the pool broken and stops.
+    writer = getattr(getattr(pool, "_result_queue", None), "_writer", None)
+    if writer is not None:
+        with contextlib.suppress(Exception):
+            writer.close()
 
 
 def _group_in_worker(chunk: pd.DataFrame) -> pd.DataFrame:
