@@ -63,31 +63,6 @@ def _load() -> str:
         return "?"
 
 
-def _maxrss_mib(who: int) -> float:
-    value = resource.getrusage(who).ru_maxrss
-    return value / 2**20 if sys.platform == "darwin" else value / 1024
-
-
-def _reset_peak() -> bool:
-    """Reset this process's RSS high-water mark (Linux) so that the peak of one call can be read after it."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
-
-
-def _hwm_mib() -> float | None:
-    """VmHWM of this process in MiB (Linux), None elsewhere."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-
-
 def _module(name: str) -> Any:
     sys.path.insert(0, str(HERE))
     return __import__(name)  # benchmarks/ is not a package
@@ -149,6 +124,34 @@ def big_export(n: int, data_dir: Path) -> Path:
 # ---------------------------------------------------------------------------------------------------------------
 # child processes: one measurement each, JSON on the last line of stdout
 # ---------------------------------------------------------------------------------------------------------------
+def _timed_pay(path: str, cases: Any, policy: Any, repeat: int) -> tuple[dict[str, Any], Any]:
+    """``drgpay.pay(cases, policy)`` timed ``repeat`` times after a warm-up on 1,000 rows (the best counts), every
+    row checked to come out in order; the result row for ``path`` and the last output."""
+    import drgpay
+
+    bench = _module("bench")
+    drgpay.pay(cases.head(1000), policy)  # warm the code paths
+    reset = bench._reset_peak()
+    times, out = [], None
+    for _ in range(repeat):
+        del out
+        start = time.perf_counter()
+        out = drgpay.pay(cases, policy)
+        times.append(time.perf_counter() - start)
+    assert out is not None and len(out) == len(cases) and out.index.equals(cases.index), "rows lost"
+    result = {
+        "path": path,
+        "rows": len(cases),
+        "seconds": min(times),
+        "all_seconds": times,
+        "peak_rss_mib": bench._maxrss_mib(resource.RUSAGE_SELF),
+        "call_peak_rss_mib": bench._proc_status("VmHWM") if reset else None,
+        "load": _load(),
+        "case_types": {str(k): int(v) for k, v in out["case_type"].value_counts().items() if v},
+    }
+    return result, out
+
+
 def child_pay_drg(parquet: str, repeat: int, reference: bool) -> dict[str, Any]:
     import pandas as pd
 
@@ -160,25 +163,7 @@ def child_pay_drg(parquet: str, repeat: int, reference: bool) -> dict[str, Any]:
     cases = frame.join(drgpay.group(frame, "chs-drg-2.0"))
     del frame
     policy = load_policy(example_policy_path())
-    drgpay.pay(cases.head(1000), policy)  # warm the code paths
-    reset = _reset_peak()
-    times, out = [], None
-    for _ in range(repeat):
-        del out
-        start = time.perf_counter()
-        out = drgpay.pay(cases, policy)
-        times.append(time.perf_counter() - start)
-    assert out is not None and len(out) == len(cases) and out.index.equals(cases.index), "rows lost"
-    result: dict[str, Any] = {
-        "path": "pay-drg",
-        "rows": len(cases),
-        "seconds": min(times),
-        "all_seconds": times,
-        "peak_rss_mib": _maxrss_mib(resource.RUSAGE_SELF),
-        "call_peak_rss_mib": _hwm_mib() if reset else None,
-        "load": _load(),
-        "case_types": {str(k): int(v) for k, v in out["case_type"].value_counts().items() if v},
-    }
+    result, out = _timed_pay("pay-drg", cases, policy, repeat)
     if reference:
         start = time.perf_counter()
         ref = pay_drg(cases, policy)
@@ -222,25 +207,7 @@ def child_pay_dip(rows: int, repeat: int) -> dict[str, Any]:
         point_values=[PointValue("10.5")],
         level_coefficients={"3": "1", "2": "0.9", "1": "0.8"},
     )
-    drgpay.pay(cases.head(1000), policy)
-    reset = _reset_peak()
-    times, out = [], None
-    for _ in range(repeat):
-        del out
-        start = time.perf_counter()
-        out = drgpay.pay(cases, policy)
-        times.append(time.perf_counter() - start)
-    assert out is not None and len(out) == len(cases), "rows lost"
-    return {
-        "path": "pay-dip",
-        "rows": len(cases),
-        "seconds": min(times),
-        "all_seconds": times,
-        "peak_rss_mib": _maxrss_mib(resource.RUSAGE_SELF),
-        "call_peak_rss_mib": _hwm_mib() if reset else None,
-        "load": _load(),
-        "case_types": {str(k): int(v) for k, v in out["case_type"].value_counts().items() if v},
-    }
+    return _timed_pay("pay-dip", cases, policy, repeat)[0]
 
 
 def child_cli(csv: str, output: str, workers: str, group_only: bool = False) -> dict[str, Any]:
@@ -278,7 +245,7 @@ def child_cli(csv: str, output: str, workers: str, group_only: bool = False) -> 
             "rows": pq.ParquetFile(output).metadata.num_rows,
             "seconds": wall,
             "all_seconds": [wall],
-            "peak_rss_mib": _maxrss_mib(resource.RUSAGE_CHILDREN),
+            "peak_rss_mib": _module("bench")._maxrss_mib(resource.RUSAGE_CHILDREN),
             "load": f"{load} (start), {_load()} (end)",
             "workers": workers,
         }
@@ -286,7 +253,7 @@ def child_cli(csv: str, output: str, workers: str, group_only: bool = False) -> 
         "path": "settle-csv-parquet",
         "seconds": wall,
         "all_seconds": [wall],
-        "peak_rss_mib": _maxrss_mib(resource.RUSAGE_CHILDREN),
+        "peak_rss_mib": _module("bench")._maxrss_mib(resource.RUSAGE_CHILDREN),
         "load": f"{load} (start), {_load()} (end)",
         "workers": workers,
         "summary": proc.stdout.strip().splitlines(),
